@@ -1,0 +1,89 @@
+"""The one registry of detectors: name -> ``module:Class``, summary, profiles.
+
+It lives in ``artifacts`` because it is part of the parent/worker contract:
+the parent plans jobs and fingerprints them from it without importing any
+detector module (so never scikit-learn or TensorFlow); the worker imports
+``entry`` lazily. Adding a detector = one module in ``workers/detectors`` +
+one ``DetectorInfo`` line here; the contract tests pick it up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROFILES = ("fast", "production")
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    name: str
+    entry: str                    # "package.module:Class", imported only in a worker
+    summary: str
+    framework: str = "sklearn"    # "numpy" | "sklearn" | "tensorflow" (GPU jobs)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    builtin: bool = True
+
+    def params(self, profile: str) -> dict[str, Any]:
+        """Parameters of ``profile``; unknown profiles are a usage error."""
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+        return dict(self.profiles.get(profile, {}))
+
+
+BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
+    DetectorInfo(
+        "PCA_T2_SPE", "workers.detectors.pca_t2_spe:PCAT2SPE",
+        "Classical PCA monitoring: Hotelling T2 (F limit) and SPE/Q (Jackson-Mudholkar limit), alarm if either exceeds.",
+        "sklearn",
+        {"fast": {"n_components": 0.90, "confidence": 0.99},
+         "production": {"n_components": 0.90, "confidence": 0.99}},
+    ),
+    DetectorInfo(
+        "PCA_SVM", "workers.detectors.pca_svm:PCASVM",
+        "PCA scores -> Nystroem RBF features -> linear one-class SVM (SGD), linear in rows.",
+        "sklearn",
+        {"fast": {"n_components": 0.90, "n_kernel_features": 300, "nu": 0.01, "max_iter": 20},
+         "production": {"n_components": 0.90, "n_kernel_features": 1000, "nu": 0.01, "max_iter": 50}},
+    ),
+    DetectorInfo(
+        "KPCA_SVM", "workers.detectors.kpca_svm:KPCASVM",
+        "Kernel PCA by Nystroem approximation (never an n x n kernel) -> one-class SVM (SGD).",
+        "sklearn",
+        {"fast": {"n_components": 20, "n_kernel_features": 300, "nu": 0.01, "max_iter": 20},
+         "production": {"n_components": 30, "n_kernel_features": 1000, "nu": 0.01, "max_iter": 50}},
+    ),
+    DetectorInfo(
+        "ICA_SVM", "workers.detectors.ica_svm:ICASVM",
+        "FastICA independent components -> Nystroem RBF features -> one-class SVM (SGD).",
+        "sklearn",
+        {"fast": {"n_components": 20, "n_kernel_features": 300, "nu": 0.01, "max_iter": 20},
+         "production": {"n_components": 30, "n_kernel_features": 1000, "nu": 0.01, "max_iter": 50}},
+    ),
+    DetectorInfo(
+        "LSTM_VAE", "workers.detectors.lstm_vae:LSTMVAE",
+        "Variational autoencoder over run-aware windows with LSTM encoder/decoder; score = window reconstruction error.",
+        "tensorflow",
+        {"fast": {"sequence_length": 3, "latent_dim": 3, "lstm_units": 16, "threshold_percentile": 95.0,
+                  "epochs": 5, "batch_size": 256, "patience": 2},
+         "production": {"sequence_length": 10, "latent_dim": 8, "lstm_units": 64, "threshold_percentile": 99.0,
+                        "epochs": 30, "batch_size": 512, "patience": 3}},
+    ),
+    DetectorInfo(
+        "VAE_T2", "workers.detectors.vae_t2:VAET2",
+        "Dense variational autoencoder; score = Hotelling T2 of the latent mean + scaled reconstruction error.",
+        "tensorflow",
+        {"fast": {"latent_dim": 8, "hidden_units": 32, "epochs": 10, "batch_size": 256, "patience": 2},
+         "production": {"latent_dim": 12, "hidden_units": 64, "epochs": 50, "batch_size": 512, "patience": 4}},
+    ),
+    DetectorInfo(
+        "PCA_AE", "workers.detectors.pca_ae:PCAAE",
+        "Hybrid: PCA projection, then an autoencoder on the principal scores; score combines T2, SPE and AE error.",
+        "tensorflow",
+        {"fast": {"n_components": 0.90, "hidden_units": 16, "epochs": 10, "batch_size": 256, "patience": 2},
+         "production": {"n_components": 0.90, "hidden_units": 32, "epochs": 50, "batch_size": 512, "patience": 4}},
+    ),
+)
+
+
+def builtin_registry() -> dict[str, DetectorInfo]:
+    return {info.name: info for info in BUILTIN_DETECTORS}

@@ -1,0 +1,218 @@
+"""Memory budget, admission by estimates, measured history, OOM shrink, GPU assignment."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from artifacts import JobSpec, JobState, RunPaths, atomic_write_json, read_json
+from artifacts.fingerprint import fingerprint_of
+from artifacts.records import ManifestEntry
+
+#: default budget = this fraction of the memory available when the run starts
+DEFAULT_BUDGET_FRACTION = 0.7
+#: an OOM-shrunk job never trains on less than this fraction of the training rows
+SHRINK_FLOOR = 1 / 16
+#: resident memory of a worker before it touches data: interpreter + imports
+BASE_BYTES = {"numpy": 80 << 20, "sklearn": 200 << 20, "tensorflow": 800 << 20}
+#: bytes of worker memory per byte of (float32) training data, before any history exists
+DATA_FACTOR = {"numpy": 2.0, "sklearn": 4.0, "tensorflow": 3.0}
+SAMPLE_EVERY_S = 0.5
+
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 2**10, "m": 1e6, "mb": 1e6, "mib": 2**20,
+          "g": 1e9, "gb": 1e9, "gib": 2**30, "t": 1e12, "tb": 1e12, "tib": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """``"4GB"`` -> 4_000_000_000, ``"512MiB"`` -> 536_870_912; ValueError with the accepted forms."""
+    match = _SIZE.match(str(text))
+    unit = (match.group(2) or "").lower() if match else None
+    if not match or unit not in _UNITS:
+        raise ValueError(f"cannot read memory size {text!r}; write e.g. 4GB, 2.5GiB or 800MB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def default_budget_bytes() -> int:
+    return int(psutil.virtual_memory().available * DEFAULT_BUDGET_FRACTION)
+
+
+def history_path() -> Path:
+    root = os.environ.get("ORCHESTRATE_CACHE_DIR") or Path.home() / ".cache" / "orchestrate"
+    return Path(root) / "memory_history.json"
+
+
+@dataclass
+class Admission:
+    start: bool
+    limit_bytes: int | None = None
+    message: str | None = None
+
+
+class MemoryPolicy:
+    """Decides whether a job may start now, records samples and peaks, shrinks after OOM."""
+
+    def __init__(self, budget_bytes: int | None, on_oom: str, run: RunPaths, gpus: list[str],
+                 frameworks: dict[str, str]) -> None:
+        self.budget_bytes = budget_bytes
+        self.frameworks = frameworks
+        self.on_oom = on_oom
+        self.run = run
+        self.gpus = gpus
+        self._gpu_turn = 0
+        self._last_sample: dict[str, float] = {}
+        self._warned: set[str] = set()
+
+    @classmethod
+    def create(cls, options: Any, run: RunPaths, frameworks: dict[str, str]) -> "MemoryPolicy":
+        budget = options.memory_budget_bytes
+        if budget is None and options.executor == "subprocess":
+            budget = default_budget_bytes()
+        return cls(budget, options.on_oom, run, detect_gpus(), frameworks)
+
+    # ---- admission -------------------------------------------------------------------
+    def framework(self, spec: JobSpec) -> str:
+        return self.frameworks.get(spec.name, "numpy")
+
+    def estimate_bytes(self, spec: JobSpec) -> int:
+        """Peak RSS expected: measured history scaled by rows if any, else the size model."""
+        framework = self.framework(spec)
+        rows, features = self.training_shape(spec)
+        base = BASE_BYTES.get(framework, BASE_BYTES["numpy"])
+        measured = load_history().get(history_key(spec))
+        if measured and measured["rows"] > 0:
+            per_row = max(0, measured["peak_bytes"] - base) / measured["rows"]
+            return int(base + per_row * rows)
+        return int(base + DATA_FACTOR.get(framework, 2.0) * rows * features * 4)
+
+    def training_shape(self, spec: JobSpec) -> tuple[int, int]:
+        try:
+            shape = read_json(self.run.dataset.meta)["shapes"]["train"]
+        except (OSError, KeyError, ValueError):
+            return 0, 0
+        return int(shape[0] * spec.train_fraction), int(shape[1])
+
+    def admit(self, spec: JobSpec, running: dict) -> Admission:
+        """Start ``spec`` only if its estimate fits the budget next to the running jobs."""
+        if self.budget_bytes is None or spec.kind != "detector":
+            return Admission(True, self.budget_bytes)
+        estimate = self.estimate_bytes(spec)
+        in_use = sum(max(job.peak_rss_bytes, self.estimate_bytes(job.spec)) for job in running.values())
+        if in_use + estimate <= self.budget_bytes:
+            return Admission(True, self.budget_bytes)
+        if running:
+            return Admission(False, message=self._once(spec.name, f"waiting: estimated {mb(estimate)} does not fit "
+                                                                  f"next to {mb(in_use)} in the {mb(self.budget_bytes)} budget"))
+        return self.admit_alone(spec, estimate)
+
+    def admit_alone(self, spec: JobSpec, estimate: int) -> Admission:
+        """The estimate alone exceeds the budget: run alone, or shrink the training set first."""
+        if self.on_oom == "shrink":
+            base = BASE_BYTES.get(self.framework(spec), BASE_BYTES["numpy"])
+            fraction = spec.train_fraction
+            while fraction / 2 >= SHRINK_FLOOR and base + (estimate - base) * (fraction / spec.train_fraction) > self.budget_bytes:
+                fraction /= 2
+            if fraction < spec.train_fraction:
+                spec.train_fraction = fraction
+                return Admission(True, self.budget_bytes, self._once(
+                    spec.name, f"estimated {mb(estimate)} exceeds the {mb(self.budget_bytes)} budget: "
+                               f"training on {fraction:.0%} of the rows"))
+        return Admission(True, self.budget_bytes, self._once(
+            spec.name, f"estimated {mb(estimate)} exceeds the {mb(self.budget_bytes)} budget: running it alone"))
+
+    def _once(self, key: str, message: str) -> str | None:
+        if key + message in self._warned:
+            return None
+        self._warned.add(key + message)
+        return message
+
+    # ---- measurements ----------------------------------------------------------------
+    def record_sample(self, job: str, rss_bytes: int) -> None:
+        """Keep a sample for the report's memory chart (at most every SAMPLE_EVERY_S per job)."""
+        now = time.time()
+        if now - self._last_sample.get(job, 0.0) < SAMPLE_EVERY_S:
+            return
+        self._last_sample[job] = now
+        line = json.dumps({"ts": round(now, 3), "job": job, "rss_bytes": int(rss_bytes)}) + "\n"
+        with open(self.run.memory_samples, "a", encoding="utf-8") as handle:
+            handle.write(line)
+
+    def record_peak(self, spec: JobSpec, peak_bytes: int | None, state: JobState) -> None:
+        """Remember the measured peak of a finished job, for later estimates."""
+        if state is not JobState.OK or not peak_bytes or spec.kind != "detector":
+            return
+        rows, features = self.training_shape(spec)
+        history = load_history()
+        history[history_key(spec)] = {"detector": spec.name, "rows": rows, "features": features,
+                                      "peak_bytes": int(peak_bytes), "framework": self.framework(spec)}
+        try:
+            atomic_write_json(history_path(), history)
+        except OSError:
+            pass   # a read-only home must not fail the run
+
+    # ---- OOM shrink ------------------------------------------------------------------
+    def shrink_retry(self, spec: JobSpec, outcome, entry: ManifestEntry) -> JobSpec | None:
+        """With --on-oom shrink, retry an OOM-killed job on half the training rows, down to the floor."""
+        if self.on_oom != "shrink" or not is_out_of_memory(outcome):
+            return None
+        if spec.train_fraction / 2 < SHRINK_FLOOR:
+            outcome.reason = (f"{outcome.reason}; gave up: even {spec.train_fraction:.0%} of the training rows "
+                              f"does not fit the {mb(self.budget_bytes) if self.budget_bytes else 'available'} memory")
+            entry.reason = outcome.reason
+            return None
+        shrunk = copy.deepcopy(spec)
+        shrunk.train_fraction = spec.train_fraction / 2
+        return shrunk
+
+    # ---- GPUs ------------------------------------------------------------------------
+    def gpu_for(self, spec: JobSpec) -> str:
+        """TensorFlow jobs get one GPU each, round robin; everything else sees none."""
+        if self.framework(spec) != "tensorflow" or not self.gpus:
+            return ""
+        gpu = self.gpus[self._gpu_turn % len(self.gpus)]
+        self._gpu_turn += 1
+        return gpu
+
+
+def is_out_of_memory(outcome) -> bool:
+    if outcome.state is JobState.OOM_KILLED:
+        return True
+    return outcome.state is JobState.CRASHED and "SIGKILL(-9)" in (outcome.reason or "")
+
+
+def history_key(spec: JobSpec) -> str:
+    return fingerprint_of({"detector": spec.name, "entry": spec.entry, "params": spec.params})
+
+
+def load_history() -> dict:
+    try:
+        return read_json(history_path())
+    except (OSError, ValueError):
+        return {}
+
+
+def detect_gpus() -> list[str]:
+    """GPU ids without importing TensorFlow: CUDA_VISIBLE_DEVICES if set, else ``nvidia-smi -L``."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu for gpu in visible.split(",") if gpu.strip() and gpu.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def mb(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / 2**20:,.0f} MB"

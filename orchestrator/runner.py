@@ -1,0 +1,344 @@
+"""``orchestrate run`` as a library function: plan, schedule, supervise, record, report.
+
+The command layer (cli.py) parses and validates; ``execute_run`` does the work
+and returns a ``RunReport`` whose ``exit_code`` states the policy.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from artifacts import JobPaths, JobSpec, JobState, Manifest, RunPaths, append_event, read_events
+from artifacts.records import PREPARE_JOB
+from artifacts.sources import SourceError, parse_source
+from orchestrator.config import ConfigError, load_config
+from orchestrator.executors import RunningJob, make_executor
+from orchestrator.lock import RunLock, RunLockedError
+from orchestrator.memory import MemoryPolicy
+from orchestrator.plan import Plan, PlanError, build_plan, select_detectors
+from orchestrator.progress import make_display
+from orchestrator.signals import Interrupted, InterruptGuard
+from orchestrator.supervise import Outcome, classify_outcome, read_result, verify_result
+
+POLL_INTERVAL_S = 0.2
+INPUT_ERROR_TYPES = {"DataError", "SourceError"}
+
+
+class InputError(Exception):
+    """A usage or input problem the user must fix (exit code 2)."""
+
+
+@dataclass
+class RunOptions:
+    run_dir: Path
+    data: str = "synthetic"
+    data_options: dict[str, Any] = field(default_factory=dict)
+    profile: str = "fast"
+    config: Path | None = None
+    select_all: bool = False
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    force: bool = False
+    timeout_s: float | None = None
+    retries: int = 0
+    executor: str = "subprocess"
+    executor_options: dict[str, Any] = field(default_factory=dict)
+    max_workers: int | None = None
+    memory_budget_bytes: int | None = None
+    on_oom: str = "fail"
+    seed: int = 0
+    progress: str = "auto"
+    report: bool = True
+    k_consecutive: int = 6
+
+
+@dataclass
+class RunReport:
+    run: RunPaths
+    manifest: Manifest
+    selected: list[str]
+    interrupted: bool = False
+    benchmark: Any = None
+    report_error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        states = [self.manifest.jobs[name].job_state for name in self.selected]
+        return 0 if all(state.succeeded for state in states) else 1
+
+
+def execute_run(options: RunOptions) -> RunReport:
+    """Run the selected detectors; raises ``InputError`` (exit 2) for bad options or data."""
+    try:
+        source = parse_source(options.data, options.data_options)
+        config = load_config(options.config)
+        selected = select_detectors(config.registry, select_all=options.select_all,
+                                    only=options.only, skip=options.skip)
+        run = RunPaths.at(options.run_dir)
+        run.root.mkdir(parents=True, exist_ok=True)
+        plan = build_plan(run, source, config, selected, profile=options.profile, seed=options.seed)
+    except (SourceError, ConfigError, PlanError, ModuleNotFoundError, ValueError) as error:
+        raise InputError(str(error)) from None
+    try:
+        with RunLock(run.lock), InterruptGuard() as guard:
+            session = RunSession(run, options, plan, guard)
+            report = session.execute()
+    except RunLockedError as error:
+        raise InputError(str(error)) from None
+    if options.report and not report.interrupted:
+        attach_benchmark(report, options)
+    return report
+
+
+def attach_benchmark(report: RunReport, options: RunOptions) -> None:
+    """Build the benchmark when at least one detector succeeded; never fail the run for it."""
+    if not any(report.manifest.jobs[name].job_state.succeeded for name in report.selected):
+        report.report_error = "no detector succeeded, so there is no benchmark to build"
+        return
+    try:
+        from orchestrator.report import build_benchmark
+    except ImportError as error:
+        report.report_error = f"benchmark unavailable: {error}"
+        return
+    try:
+        report.benchmark = build_benchmark(report.run, k_consecutive=options.k_consecutive)
+    except Exception as error:   # the run's results are saved; a report problem must not hide them
+        report.report_error = f"building the benchmark failed: {type(error).__name__}: {error}"
+
+
+class RunSession:
+    """One orchestrator working on one run directory (holds the lock)."""
+
+    def __init__(self, run: RunPaths, options: RunOptions, plan: Plan, guard: InterruptGuard) -> None:
+        self.run, self.options, self.plan, self.guard = run, options, plan, guard
+        self.manifest = Manifest.load_or_new(run.manifest, run.name)
+        self.executor = make_executor(options.executor, **options.executor_options)
+        self.memory = MemoryPolicy.create(options, run, plan.frameworks)
+        self.display = make_display(options.progress, [PREPARE_JOB, *plan.names])
+        self.events_offset = run.events.stat().st_size if run.events.exists() else 0
+        self.running: dict[str, RunningJob] = {}
+
+    # ---- top level -----------------------------------------------------------------
+    def execute(self) -> RunReport:
+        report = RunReport(self.run, self.manifest, self.plan.names)
+        self.mark_stale_running_as_interrupted()
+        self.record_settings()
+        try:
+            if self.ensure_dataset():
+                self.run_jobs(self.plan.detectors)
+            else:
+                self.mark_blocked_by_dataset()
+        except Interrupted as interrupt:
+            self.guard.shield()
+            self.interrupt_all(interrupt)
+            report.interrupted = True
+        finally:
+            self.save_manifest()
+            self.display.close()
+            self.executor.close()
+        return report
+
+    def mark_stale_running_as_interrupted(self) -> None:
+        """A previous orchestrator died (SIGKILL, power loss) while these were running."""
+        for name, entry in self.manifest.jobs.items():
+            if entry.job_state is JobState.RUNNING:
+                entry.state = JobState.INTERRUPTED.value
+                entry.reason = "interrupted: the previous orchestrator died while this job ran"
+        self.save_manifest()
+
+    def record_settings(self) -> None:
+        self.manifest.settings = {
+            "data": self.plan.prepare.entry, "profile": self.options.profile,
+            "detectors": self.plan.names, "executor": self.options.executor,
+            "memory_budget_bytes": self.memory.budget_bytes, "max_workers": self.max_workers(),
+            "seed": self.options.seed,
+        }
+        self.save_manifest()
+
+    # ---- dataset -------------------------------------------------------------------
+    def ensure_dataset(self) -> bool:
+        """Prepare ``dataset/`` unless it is up to date; raise InputError on bad data."""
+        self.run_jobs([self.plan.prepare], force=False)
+        entry = self.manifest.jobs[PREPARE_JOB]
+        if entry.job_state.succeeded:
+            return True
+        record, _ = read_result(JobPaths(Path(self.plan.prepare.job_dir)))
+        if record is not None and record.error and record.error.get("type") in INPUT_ERROR_TYPES:
+            raise InputError(f"data source {self.plan.prepare.entry}: {record.error['message']}")
+        return False
+
+    def mark_blocked_by_dataset(self) -> None:
+        reason = f"not run: preparing the dataset failed ({self.manifest.jobs[PREPARE_JOB].reason})"
+        for spec in self.plan.detectors:
+            entry = self.manifest.entry(spec.name)
+            entry.state, entry.reason = JobState.FAILED.value, reason
+
+    # ---- scheduling ----------------------------------------------------------------
+    def run_jobs(self, specs: list[JobSpec], force: bool | None = None) -> None:
+        force = self.options.force if force is None else force
+        pending = deque(spec for spec in specs if not self.skip_if_up_to_date(spec, force))
+        while pending or self.running:
+            self.start_admissible(pending)
+            self.supervise_running(pending)
+            self.display.update(self.manifest, self.running)
+            if self.running:
+                time.sleep(POLL_INTERVAL_S)
+        self.read_worker_events()
+
+    def skip_if_up_to_date(self, spec: JobSpec, force: bool) -> bool:
+        if force or not is_up_to_date(spec):
+            return False
+        entry = self.manifest.entry(spec.name)
+        if entry.job_state not in (JobState.OK, JobState.SKIPPED) or entry.fingerprint != spec.fingerprint:
+            entry.reason = None
+        entry.state, entry.fingerprint = JobState.SKIPPED.value, spec.fingerprint
+        self.save_manifest()
+        self.log_event("job_skipped", spec.name, reason="up to date (fingerprint and checksums match)")
+        return True
+
+    def start_admissible(self, pending: deque) -> None:
+        while pending and len(self.running) < self.max_workers():
+            spec = pending[0]
+            decision = self.memory.admit(spec, self.running)
+            if not decision.start:
+                if decision.message:
+                    self.log_event("job_waiting", spec.name, reason=decision.message)
+                return
+            pending.popleft()
+            self.start_job(spec, decision.limit_bytes, len(pending))
+
+    def start_job(self, spec: JobSpec, limit_bytes: int | None, still_pending: int) -> None:
+        entry = self.manifest.entry(spec.name)
+        spec.attempt = entry.attempts + 1 if entry.fingerprint == spec.fingerprint else 1
+        spec.threads = self.threads_per_worker(still_pending)
+        spec.memory_limit_bytes = limit_bytes
+        spec.cuda_visible_devices = self.memory.gpu_for(spec)
+        prepare_job_folder(spec)
+        entry.state, entry.fingerprint, entry.attempts = JobState.RUNNING.value, spec.fingerprint, spec.attempt
+        entry.started, entry.ended, entry.reason, entry.pid, entry.files = time.time(), None, None, None, {}
+        entry.degraded = None if spec.train_fraction >= 1 else {"train_fraction": spec.train_fraction}
+        self.save_manifest()
+        self.log_event("job_started", spec.name, attempt=spec.attempt, threads=spec.threads)
+        job = self.executor.start(spec)
+        entry.pid = job.pid
+        self.running[spec.name] = job
+        self.save_manifest()
+
+    def supervise_running(self, pending: deque) -> None:
+        self.read_worker_events()
+        for name, job in list(self.running.items()):
+            returncode = job.poll()
+            if returncode is None:
+                self.watch(job)
+                continue
+            del self.running[name]
+            self.finish_job(job, returncode, pending)
+
+    def watch(self, job: RunningJob) -> None:
+        """Watchdog: memory samples and limits, timeouts."""
+        rss = job.sample_rss()
+        self.memory.record_sample(job.spec.name, rss)
+        limit = job.spec.memory_limit_bytes
+        if limit and rss > limit:
+            self.log_event("job_over_memory", job.spec.name, rss_bytes=rss, limit_bytes=limit)
+            job.kill("memory")
+        elif self.options.timeout_s and job.elapsed() > self.options.timeout_s:
+            job.kill("timeout")
+
+    def finish_job(self, job: RunningJob, returncode: int, pending: deque) -> None:
+        outcome = classify_outcome(job.spec, returncode, job.kill_reason)
+        if outcome.state is JobState.OOM_KILLED:
+            outcome.reason = f"{outcome.reason} (peak {job.peak_rss_bytes / 2**20:.0f} MB)"
+        self.record_outcome(job, outcome)
+        retry = self.retry_spec(job.spec, outcome)
+        if retry is not None:
+            pending.appendleft(retry)
+
+    def record_outcome(self, job: RunningJob, outcome: Outcome) -> None:
+        entry = self.manifest.entry(job.spec.name)
+        entry.state, entry.reason = outcome.state.value, outcome.reason
+        entry.ended = time.time()
+        entry.duration_s = round(entry.ended - job.started, 3)
+        entry.peak_rss_bytes = job.peak_rss_bytes or entry.peak_rss_bytes
+        entry.files = outcome.record.files if outcome.record and outcome.state is JobState.OK else {}
+        self.save_manifest()
+        self.memory.record_peak(job.spec, entry.peak_rss_bytes, outcome.state)
+        self.log_event("job_ended", job.spec.name, state=outcome.state.value, reason=outcome.reason,
+                       duration_s=entry.duration_s, peak_rss_bytes=entry.peak_rss_bytes)
+
+    def retry_spec(self, spec: JobSpec, outcome: Outcome) -> JobSpec | None:
+        """Shrink-and-retry after OOM (with --on-oom shrink), else retry up to --retries times."""
+        entry = self.manifest.jobs[spec.name]
+        shrunk = self.memory.shrink_retry(spec, outcome, entry)
+        if shrunk is not None:
+            self.log_event("job_shrunk", spec.name, train_fraction=shrunk.train_fraction)
+            return shrunk
+        if outcome.state.retryable and entry.attempts <= self.options.retries:
+            return spec
+        return None
+
+    def interrupt_all(self, interrupt: Interrupted) -> None:
+        """Terminate every worker group, mark them interrupted; the next run resumes."""
+        self.log_event("run_interrupted", None, signal=interrupt.signum)
+        for job in self.running.values():
+            job.kill("interrupt")
+        for name, entry in self.manifest.jobs.items():
+            if entry.job_state is JobState.RUNNING:
+                entry.state = JobState.INTERRUPTED.value
+                entry.reason = "interrupted: the orchestrator was stopped (Ctrl-C/SIGTERM); rerun to resume"
+                entry.ended = time.time()
+        self.running.clear()
+
+    # ---- helpers -------------------------------------------------------------------
+    def max_workers(self) -> int:
+        if not self.executor.parallel:
+            return 1
+        return max(1, self.options.max_workers or os.cpu_count() or 1)
+
+    def threads_per_worker(self, still_pending: int) -> int:
+        """cores // workers running, so parallel workers do not oversubscribe the CPU."""
+        concurrent = max(1, min(self.max_workers(), len(self.running) + 1 + still_pending))
+        return max(1, (os.cpu_count() or 1) // concurrent)
+
+    def read_worker_events(self) -> None:
+        events, self.events_offset = read_events(self.run.events, self.events_offset)
+        for event in events:
+            job = self.running.get(event.get("job", ""))
+            if event.get("event") == "progress" and job is not None:
+                job.progress = {k: v for k, v in event.items() if k not in ("ts", "event", "job")}
+            self.display.event(event)
+
+    def log_event(self, event: str, job: str | None, **fields: Any) -> None:
+        append_event(self.run.events, event, job=job, **fields)
+
+    def save_manifest(self) -> None:
+        self.manifest.save(self.run.manifest)
+
+
+def is_up_to_date(spec: JobSpec) -> bool:
+    """Done = result.json parses, says ok, matches the fingerprint and every checksum verifies."""
+    record, _ = read_result(JobPaths(Path(spec.job_dir)))
+    return record is not None and record.ok and verify_result(spec, record) is None
+
+
+def prepare_job_folder(spec: JobSpec) -> None:
+    """Remove what an earlier attempt wrote, so nothing stale is ever trusted; write job.json."""
+    paths = JobPaths(Path(spec.job_dir))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    for output in paths.outputs():
+        if output.is_dir():
+            shutil.rmtree(output)
+        elif output.exists():
+            output.unlink()
+    spec.save(paths.job_json)
+    header = f"\n===== attempt {spec.attempt} at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode()
+    for log in (paths.stdout, paths.stderr):
+        with open(log, "ab") as handle:
+            handle.write(header)

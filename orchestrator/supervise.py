@@ -1,0 +1,176 @@
+"""Spawning, watching and classifying worker processes (the process supervision is ours).
+
+Nothing here imports TensorFlow or scikit-learn: a worker is just a process.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from artifacts import ChecksumError, JobPaths, JobSpec, JobState, ResultRecord, verify_files
+
+TERMINATE_GRACE_S = 5.0
+STDERR_TAIL_LINES = 15
+
+
+def worker_environment(spec: JobSpec, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The child's environment, set in one place: threads, GPUs, quiet TensorFlow."""
+    env = dict(os.environ if base is None else base)
+    threads = str(max(1, spec.threads))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                 "VECLIB_MAXIMUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        env[name] = threads
+    env["TF_NUM_INTEROP_THREADS"] = str(min(2, max(1, spec.threads)))
+    env["TF_CPP_MIN_LOG_LEVEL"] = env.get("TF_CPP_MIN_LOG_LEVEL", "2")   # log noise stays in stderr.log
+    env["PYTHONFAULTHANDLER"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    if spec.cuda_visible_devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = spec.cuda_visible_devices
+    # The worker must import our packages even when the parent runs from a checkout.
+    project_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def spawn_worker(spec: JobSpec) -> subprocess.Popen:
+    """Start ``python -m workers <job_dir>`` in its own process group, logs to the job folder."""
+    paths = JobPaths(Path(spec.job_dir))
+    with open(paths.stdout, "ab") as stdout, open(paths.stderr, "ab") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workers", str(paths.root)],
+            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+            env=worker_environment(spec), cwd=str(paths.root),
+            start_new_session=True,   # own process group: we kill the whole tree, Ctrl-C does not reach it
+        )
+
+
+def terminate_group(process: subprocess.Popen, grace_s: float = TERMINATE_GRACE_S) -> None:
+    """SIGTERM the worker's process group, then SIGKILL whatever is left after ``grace_s``."""
+    _signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants (0 if it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def describe_exit_status(returncode: int) -> str:
+    """``SIGKILL(-9)``, ``SIGSEGV(-11)`` or ``EXIT(3)``."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "SIGNAL"
+        return f"{name}({returncode})"
+    return f"EXIT({returncode})"
+
+
+def stderr_tail(paths: JobPaths, lines: int = STDERR_TAIL_LINES) -> str:
+    try:
+        text = paths.stderr.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+@dataclass
+class Outcome:
+    state: JobState
+    reason: str | None = None
+    record: ResultRecord | None = None
+
+
+def classify_outcome(spec: JobSpec, returncode: int | None, kill_reason: str | None = None) -> Outcome:
+    """Turn how a worker ended into a job state and a human reason.
+
+    ``kill_reason`` is why *we* killed it ("timeout", "memory", "interrupt").
+    A result is trusted only if it parses, says ok, matches the fingerprint and
+    every checksum verifies; a worker that died after writing predictions but
+    before ``result.json`` is a crash, and its partial files are not used.
+    """
+    paths = JobPaths(Path(spec.job_dir))
+    if kill_reason == "timeout":
+        return Outcome(JobState.TIMED_OUT, "timed out: killed after the --timeout limit")
+    if kill_reason == "memory":
+        return Outcome(JobState.OOM_KILLED, "oom_killed: the watchdog killed it above its memory limit")
+    if kill_reason == "interrupt":
+        return Outcome(JobState.INTERRUPTED, "interrupted: the orchestrator was stopped (Ctrl-C/SIGTERM)")
+    record, problem = read_result(paths)
+    if record is not None and not record.ok:
+        error = record.error or {}
+        return Outcome(JobState.FAILED, f"failed: {error.get('type', 'Error')}: {error.get('message', '')}", record)
+    if record is not None and returncode == 0:
+        verdict = verify_result(spec, record)
+        if verdict is None:
+            return Outcome(JobState.OK, None, record)
+        return Outcome(JobState.CRASHED, f"crashed: {verdict}", record)
+    return Outcome(JobState.CRASHED, describe_crash(paths, returncode, problem))
+
+
+def describe_crash(paths: JobPaths, returncode: int | None, problem: str | None) -> str:
+    status = describe_exit_status(returncode) if returncode is not None else "unknown exit"
+    hint = " — likely out of memory (kernel OOM killer)" if returncode == -signal.SIGKILL else ""
+    tail = stderr_tail(paths, 3).replace("\n", " | ")
+    missing = problem or f"no {paths.result.name}"
+    return f"crashed: {status}{hint}; {missing}; stderr: {tail or '(empty)'} [log: {paths.stderr}]"
+
+
+def read_result(paths: JobPaths) -> tuple[ResultRecord | None, str | None]:
+    if not paths.result.exists():
+        return None, f"{paths.result} was never written"
+    try:
+        return ResultRecord.load(paths.result), None
+    except (ValueError, TypeError, OSError) as error:
+        return None, f"{paths.result} is unreadable ({error})"
+
+
+def verify_result(spec: JobSpec, record: ResultRecord) -> str | None:
+    """None if ``record`` is trustworthy for ``spec``; else why not."""
+    if record.fingerprint != spec.fingerprint:
+        return f"result.json is for fingerprint {record.fingerprint}, the plan wants {spec.fingerprint}"
+    try:
+        verify_files(spec.output_dir, record.files)
+    except ChecksumError as error:
+        return str(error)
+    return None
+
+
+def wait_for_exit(pid: int, timeout_s: float) -> bool:
+    """True if process ``pid`` is gone within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid):
+            return True
+        time.sleep(0.05)
+    return not psutil.pid_exists(pid)

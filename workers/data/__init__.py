@@ -1,0 +1,1 @@
+"""Data sources, validation and the prepared-dataset writer/reader."""

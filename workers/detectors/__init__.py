@@ -1,0 +1,1 @@
+"""Detectors, one module each; see ``artifacts.registry`` for the list."""
