@@ -10,6 +10,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,20 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def module_source_digest(module_name: str) -> str:
-    """sha256 of a module's source file, found without executing the module."""
-    spec = importlib.util.find_spec(module_name)
+def module_source_digest(module_name: str, search_path: list[str] | tuple[str, ...] = ()) -> str:
+    """sha256 of a module's source file, found without executing the module itself.
+
+    ``search_path``: extra folders (user detectors registered from a config file).
+    """
+    added = [folder for folder in search_path if folder not in sys.path]
+    sys.path[:0] = added
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except ModuleNotFoundError:
+        spec = None
+    finally:
+        for folder in added:
+            sys.path.remove(folder)
     if spec is None or not spec.origin or not Path(spec.origin).is_file():
         raise ModuleNotFoundError(
             f"cannot find module {module_name!r}; check the 'module:Class' entry and that the "
@@ -44,7 +56,8 @@ def module_source_digest(module_name: str) -> str:
     return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
 
 
-def job_fingerprint(name: str, entry: str, params: dict, dataset_fingerprint: str) -> str:
+def job_fingerprint(name: str, entry: str, params: dict, dataset_fingerprint: str,
+                    search_path: list[str] | tuple[str, ...] = ()) -> str:
     """Fingerprint of one detector job (see module docstring)."""
     module_name = entry.split(":", 1)[0]
     return fingerprint_of({
@@ -52,6 +65,6 @@ def job_fingerprint(name: str, entry: str, params: dict, dataset_fingerprint: st
         "entry": entry,
         "params": params,
         "dataset": dataset_fingerprint,
-        "source": module_source_digest(module_name),
+        "source": module_source_digest(module_name, search_path),
         "versions": library_versions(),
     })

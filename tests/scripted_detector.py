@@ -22,8 +22,9 @@ MODES = ("ok", "raise", "exit", "sigkill", "segfault", "sleep", "partial", "allo
 class ScriptedDetector(Detector):
     """Distance from the training mean; misbehaves on purpose according to ``mode``.
 
-    ``when`` = "fit" or "score" chooses where the misbehaviour happens; ``allocate_mb``
-    and ``steps`` drive the memory tests (allocate in steps, then hold).
+    ``when`` = "fit" or "save" chooses where the misbehaviour happens; ``allocate_mb``
+    and ``steps`` drive the memory tests (allocate in steps, then hold); with ``marker``
+    (a file path) it misbehaves only once, so a resumed run or a retry succeeds.
     """
 
     defaults = {**Detector.defaults, "mode": "ok", "when": "fit", "sleep_s": 60.0, "allocate_mb": 200,
@@ -58,6 +59,12 @@ class ScriptedDetector(Detector):
         return written
 
     def misbehave(self) -> None:
+        """Fail as ``mode`` says; with ``marker`` only the first time (the marker file records it)."""
+        if self.marker:
+            if os.path.exists(self.marker):
+                return
+            with open(self.marker, "w") as handle:
+                handle.write(f"{os.getpid()}\n")
         mode = self.mode
         if mode == "raise":
             raise RuntimeError("scripted failure for the test")
@@ -71,9 +78,6 @@ class ScriptedDetector(Detector):
             time.sleep(self.sleep_s)
         if mode == "allocate":
             self.hold_memory()
-        if self.marker:
-            with open(self.marker, "a") as handle:
-                handle.write(f"{os.getpid()}\n")
 
     def hold_memory(self) -> None:
         chunks = []

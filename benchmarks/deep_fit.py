@@ -1,0 +1,88 @@
+"""Fit time, scoring speed and peak RSS of the Keras detectors, one fresh process each.
+
+    .venv/bin/python benchmarks/deep_fit.py                       # production profile, size full
+    .venv/bin/python benchmarks/deep_fit.py --profile fast --size small LSTM_VAE
+
+The dataset is generated once into a temporary folder as .npy files; each
+detector then runs in its own ``python -c`` process that memmaps them, as a
+worker does, so its peak RSS (``ru_maxrss``) is the worker's alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEEP = ("LSTM_VAE", "VAE_T2", "PCA_AE")
+ARRAYS = ("train", "train_groups", "valid", "valid_groups", "test", "test_groups", "test_labels")
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+from artifacts.registry import builtin_registry
+from workers.detectors.loading import build_detector
+from sklearn.metrics import roc_auc_score
+name, profile, folder = sys.argv[1:4]
+a = {key: np.load(f"{folder}/{key}.npy", mmap_mode="r") for key in %(arrays)r}
+info = builtin_registry()[name]
+detector = build_detector(info.entry, info.params(profile))
+epochs = []
+detector.set_progress_callback(lambda **f: epochs.append(f))
+start = time.perf_counter()
+detector.fit(a["train"], groups=a["train_groups"], X_valid=a["valid"], groups_valid=a["valid_groups"])
+fit_s = time.perf_counter() - start
+start = time.perf_counter()
+scores = detector.decision_function(a["test"], groups=a["test_groups"])
+score_s = time.perf_counter() - start
+alarms = scores > detector.threshold_
+in_control = np.asarray(a["test_labels"]) == 0
+print(json.dumps({
+    "detector": name, "profile": profile, "train_rows": int(a["train"].shape[0]), "fit_s": round(fit_s, 1),
+    "epochs_run": len(epochs), "last_epoch": epochs[-1] if epochs else None,
+    "score_rows": int(scores.shape[0]), "score_rows_per_s": round(scores.shape[0] / score_s),
+    "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    "auc": round(float(roc_auc_score(~in_control, scores)), 3),
+    "far": round(float(alarms[in_control].mean()), 4), "fdr": round(float(alarms[~in_control].mean()), 4),
+}))
+""" % {"arrays": ARRAYS}
+
+
+def write_dataset(folder: Path, size: str) -> None:
+    """Generate the synthetic dataset once; the children memmap the .npy files."""
+    sys.path.insert(0, str(ROOT))
+    from workers.data import synthetic
+
+    data = synthetic.load(None, {"size": size}, seed=0)
+    for key in ARRAYS:
+        np.save(folder / f"{key}.npy", np.asarray(getattr(data, key)))
+
+
+def measure_detector(name: str, profile: str, folder: Path) -> dict:
+    """Run one detector in a fresh interpreter; its last stdout line is the JSON result."""
+    done = subprocess.run([sys.executable, "-c", CHILD, name, profile, str(folder)], cwd=ROOT,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"detector": name, "error": f"exit {done.returncode}: {done.stderr[-2000:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("detectors", nargs="*", default=list(DEEP), help="default: all three")
+    parser.add_argument("--profile", default="production", help="registry profile (default: production)")
+    parser.add_argument("--size", default="full", help="synthetic size: tiny, small, full (default: full)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="deep_fit_") as tmp:
+        write_dataset(Path(tmp), args.size)
+        for name in args.detectors:
+            print(json.dumps(measure_detector(name, args.profile, Path(tmp))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
