@@ -22,6 +22,7 @@ class DetectorInfo:
     framework: str = "sklearn"    # "numpy" | "sklearn" | "tensorflow" (GPU jobs)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     builtin: bool = True
+    memory_hint_bytes: int | None = None   # a user's estimate of peak RSS, before history exists
 
     def params(self, profile: str) -> dict[str, Any]:
         """Parameters of ``profile``; unknown profiles are a usage error."""
@@ -65,8 +66,8 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
         "tensorflow",
         {"fast": {"sequence_length": 3, "latent_dim": 3, "lstm_units": 16, "threshold_percentile": 95.0,
                   "epochs": 5, "batch_size": 256, "patience": 2},
-         "production": {"sequence_length": 10, "latent_dim": 8, "lstm_units": 64, "threshold_percentile": 99.0,
-                        "epochs": 30, "batch_size": 512, "patience": 3}},
+         "production": {"sequence_length": 10, "latent_dim": 8, "lstm_units": 32, "threshold_percentile": 99.0,
+                        "epochs": 30, "batch_size": 512, "patience": 3, "steps_per_epoch": 250}},
     ),
     DetectorInfo(
         "VAE_T2", "workers.detectors.vae_t2:VAET2",

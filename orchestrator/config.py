@@ -10,18 +10,19 @@ Config format (``--config orchestrate.toml``)::
     summary = "what it does"
     framework = "sklearn"               # numpy | sklearn | tensorflow
     paths = ["."]                        # folders added to the worker's sys.path (relative to this file)
+    memory_mb = 1500                     # optional: expected peak RSS until a measured peak exists
     window = 5                           # any other key is a parameter
 """
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from artifacts.registry import PROFILES, DetectorInfo, builtin_registry
 
-RESERVED_KEYS = {"entry", "summary", "framework", "paths"}
+RESERVED_KEYS = {"entry", "summary", "framework", "paths", "memory_mb"}
 FRAMEWORKS = ("numpy", "sklearn", "tensorflow")
 
 
@@ -68,6 +69,8 @@ def _apply_detector_table(config: Config, path: Path, name: str, table: Any) -> 
         config.registry[name] = _user_detector(path, name, table)
         for folder in table.get("paths", ["."]):
             config.python_path.append(str((path.parent / folder).resolve()))
+    elif name in config.registry and "memory_mb" in table:
+        config.registry[name] = replace(config.registry[name], memory_hint_bytes=_memory_hint(path, name, table))
     elif name not in config.registry:
         raise ConfigError(
             f"config file {path}: [detectors.{name}] is not a registered detector; add "
@@ -84,4 +87,14 @@ def _user_detector(path: Path, name: str, table: dict) -> DetectorInfo:
     if framework not in FRAMEWORKS:
         raise ConfigError(f"config file {path}: [detectors.{name}] framework {framework!r}; choose {FRAMEWORKS}")
     return DetectorInfo(name, entry, table.get("summary", f"user detector {entry}"), framework,
-                        {profile: {} for profile in PROFILES}, builtin=False)
+                        {profile: {} for profile in PROFILES}, builtin=False,
+                        memory_hint_bytes=_memory_hint(path, name, table))
+
+
+def _memory_hint(path: Path, name: str, table: dict) -> int | None:
+    value = table.get("memory_mb")
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"config file {path}: [detectors.{name}] memory_mb must be a positive number of MB")
+    return int(value * 2**20)

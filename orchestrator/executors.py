@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 
 from artifacts import JobSpec
-from orchestrator.supervise import spawn_worker, terminate_group, tree_rss_bytes
+from orchestrator.supervise import signal_group, spawn_worker, tree_rss_bytes
 
 EXECUTORS = ("subprocess", "inline", "ray")
 
@@ -27,6 +28,7 @@ class RunningJob:
         self.started_monotonic = time.monotonic()
         self.kill_reason: str | None = None
         self.peak_rss_bytes = 0
+        self.last_rss_bytes = 0
         self.progress: dict = {}
 
     def elapsed(self) -> float:
@@ -34,6 +36,7 @@ class RunningJob:
 
     def sample_rss(self) -> int:
         rss = self.current_rss()
+        self.last_rss_bytes = rss
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
         return rss
 
@@ -46,21 +49,46 @@ class RunningJob:
     def kill(self, reason: str) -> None:
         raise NotImplementedError
 
+    def wait(self) -> int:
+        raise NotImplementedError
+
+
+#: seconds between SIGTERM and SIGKILL; short for memory, where every second counts
+GRACE_S = {"memory": 1.0, "timeout": 5.0, "interrupt": 5.0}
+
 
 class SubprocessJob(RunningJob):
+    """A worker process in its own group. ``kill`` sends SIGTERM without blocking the
+    supervision loop; ``poll`` escalates to SIGKILL once the grace period is over."""
+
     def __init__(self, spec: JobSpec, process: subprocess.Popen) -> None:
         super().__init__(spec, process.pid)
         self.process = process
+        self.kill_deadline: float | None = None
 
     def poll(self) -> int | None:
-        return self.process.poll()
+        returncode = self.process.poll()
+        if returncode is not None:
+            signal_group(self.pid, signal.SIGKILL)   # leftovers of the group (helpers it spawned)
+        elif self.kill_deadline is not None and time.monotonic() > self.kill_deadline:
+            signal_group(self.pid, signal.SIGKILL)
+        return returncode
 
     def current_rss(self) -> int:
         return tree_rss_bytes(self.pid)
 
     def kill(self, reason: str) -> None:
+        if self.kill_deadline is not None:
+            return
         self.kill_reason = self.kill_reason or reason
-        terminate_group(self.process)
+        self.kill_deadline = time.monotonic() + GRACE_S.get(reason, 5.0)
+        signal_group(self.pid, signal.SIGTERM)
+
+    def wait(self) -> int:
+        """Block until the worker is gone, escalating to SIGKILL after the grace period."""
+        while (returncode := self.poll()) is None:
+            time.sleep(0.05)
+        return returncode
 
 
 class FinishedJob(RunningJob):
@@ -79,6 +107,9 @@ class FinishedJob(RunningJob):
 
     def kill(self, reason: str) -> None:
         self.kill_reason = self.kill_reason or reason
+
+    def wait(self) -> int:
+        return self.returncode
 
 
 class SubprocessExecutor:

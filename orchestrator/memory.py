@@ -10,7 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -51,6 +51,12 @@ def history_path() -> Path:
     return Path(root) / "memory_history.json"
 
 
+class RunningJobLike(Protocol):
+    spec: JobSpec
+    peak_rss_bytes: int
+    last_rss_bytes: int
+
+
 @dataclass
 class Admission:
     start: bool
@@ -62,9 +68,10 @@ class MemoryPolicy:
     """Decides whether a job may start now, records samples and peaks, shrinks after OOM."""
 
     def __init__(self, budget_bytes: int | None, on_oom: str, run: RunPaths, gpus: list[str],
-                 frameworks: dict[str, str]) -> None:
+                 frameworks: dict[str, str], hints: dict[str, int] | None = None) -> None:
         self.budget_bytes = budget_bytes
         self.frameworks = frameworks
+        self.hints = hints or {}
         self.on_oom = on_oom
         self.run = run
         self.gpus = gpus
@@ -73,18 +80,18 @@ class MemoryPolicy:
         self._warned: set[str] = set()
 
     @classmethod
-    def create(cls, options: Any, run: RunPaths, frameworks: dict[str, str]) -> "MemoryPolicy":
+    def create(cls, options: Any, run: RunPaths, plan: Any) -> "MemoryPolicy":
         budget = options.memory_budget_bytes
         if budget is None and options.executor == "subprocess":
             budget = default_budget_bytes()
-        return cls(budget, options.on_oom, run, detect_gpus(), frameworks)
+        return cls(budget, options.on_oom, run, detect_gpus(), plan.frameworks, plan.memory_hints)
 
     # ---- admission -------------------------------------------------------------------
     def framework(self, spec: JobSpec) -> str:
         return self.frameworks.get(spec.name, "numpy")
 
     def estimate_bytes(self, spec: JobSpec) -> int:
-        """Peak RSS expected: measured history scaled by rows if any, else the size model."""
+        """Peak RSS expected: measured history scaled by rows, else the user's hint, else the size model."""
         framework = self.framework(spec)
         rows, features = self.training_shape(spec)
         base = BASE_BYTES.get(framework, BASE_BYTES["numpy"])
@@ -92,7 +99,18 @@ class MemoryPolicy:
         if measured and measured["rows"] > 0:
             per_row = max(0, measured["peak_bytes"] - base) / measured["rows"]
             return int(base + per_row * rows)
+        if spec.name in self.hints:
+            return self.hints[spec.name]
         return int(base + DATA_FACTOR.get(framework, 2.0) * rows * features * 4)
+
+    def over_budget(self, running: dict) -> RunningJobLike | None:
+        """The job to kill when all workers together exceed the budget: the one furthest above its estimate."""
+        if self.budget_bytes is None or not running:
+            return None
+        total = sum(job.last_rss_bytes for job in running.values())
+        if total <= self.budget_bytes:
+            return None
+        return max(running.values(), key=lambda job: job.last_rss_bytes - self.estimate_bytes(job.spec))
 
     def training_shape(self, spec: JobSpec) -> tuple[int, int]:
         try:
@@ -181,6 +199,15 @@ class MemoryPolicy:
         gpu = self.gpus[self._gpu_turn % len(self.gpus)]
         self._gpu_turn += 1
         return gpu
+
+
+def check_budget(budget_bytes: int | None) -> None:
+    """A budget below the smallest possible worker can never run anything: say so up front."""
+    if budget_bytes is not None and budget_bytes < BASE_BYTES["numpy"]:
+        raise ValueError(
+            f"--memory-budget {mb(budget_bytes)} is below the smallest worker (about {mb(BASE_BYTES['numpy'])}: "
+            f"a Python interpreter with numpy); give at least 500MB, or 2GB for the TensorFlow detectors"
+        )
 
 
 def is_out_of_memory(outcome) -> bool:

@@ -40,6 +40,7 @@ class Plan:
     prepare: JobSpec
     detectors: list[JobSpec]
     frameworks: dict[str, str]     # job name -> numpy | sklearn | tensorflow
+    memory_hints: dict[str, int]   # job name -> the user's peak-RSS estimate (config memory_mb)
 
     @property
     def names(self) -> list[str]:
@@ -56,7 +57,7 @@ def build_plan(run: RunPaths, source: DataSource, config: Config, selected: list
     prepare = _spec(run, PREPARE_JOB, "prepare", source.describe(),
                     {"kind": source.kind, "location": source.location, "options": source.options},
                     data_fp, seed, output_dir=str(run.dataset.root))
-    specs, frameworks = [], {}
+    specs, frameworks, hints = [], {}, {}
     for info in selected:
         params = config.params(info.name, profile)
         fingerprint = job_fingerprint(info.name, info.entry, params, data_fp, config.python_path)
@@ -65,7 +66,9 @@ def build_plan(run: RunPaths, source: DataSource, config: Config, selected: list
         spec.python_path = list(config.python_path)
         specs.append(spec)
         frameworks[info.name] = info.framework
-    return Plan(prepare, specs, frameworks)
+        if info.memory_hint_bytes:
+            hints[info.name] = info.memory_hint_bytes
+    return Plan(prepare, specs, frameworks, hints)
 
 
 def _spec(run: RunPaths, name: str, kind: str, entry: str, params: dict[str, Any], fingerprint: str,

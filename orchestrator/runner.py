@@ -19,7 +19,7 @@ from artifacts.sources import SourceError, parse_source
 from orchestrator.config import ConfigError, load_config
 from orchestrator.executors import RunningJob, make_executor
 from orchestrator.lock import RunLock, RunLockedError
-from orchestrator.memory import MemoryPolicy
+from orchestrator.memory import MemoryPolicy, check_budget
 from orchestrator.plan import Plan, PlanError, build_plan, select_detectors
 from orchestrator.progress import make_display
 from orchestrator.signals import Interrupted, InterruptGuard
@@ -81,6 +81,7 @@ def execute_run(options: RunOptions) -> RunReport:
         config = load_config(options.config)
         selected = select_detectors(config.registry, select_all=options.select_all,
                                     only=options.only, skip=options.skip)
+        check_budget(options.memory_budget_bytes)
         run = RunPaths.at(options.run_dir)
         run.root.mkdir(parents=True, exist_ok=True)
         plan = build_plan(run, source, config, selected, profile=options.profile, seed=options.seed)
@@ -120,7 +121,7 @@ class RunSession:
         self.run, self.options, self.plan, self.guard = run, options, plan, guard
         self.manifest = Manifest.load_or_new(run.manifest, run.name)
         self.executor = make_executor(options.executor, **options.executor_options)
-        self.memory = MemoryPolicy.create(options, run, plan.frameworks)
+        self.memory = MemoryPolicy.create(options, run, plan)
         self.display = make_display(options.progress, [PREPARE_JOB, *plan.names])
         self.events_offset = run.events.stat().st_size if run.events.exists() else 0
         self.running: dict[str, RunningJob] = {}
@@ -240,6 +241,15 @@ class RunSession:
                 continue
             del self.running[name]
             self.finish_job(job, returncode, pending)
+        self.enforce_budget()
+
+    def enforce_budget(self) -> None:
+        """All workers together above the budget: kill the one furthest above its estimate."""
+        victim = self.memory.over_budget({n: j for n, j in self.running.items() if j.kill_reason is None})
+        if victim is not None:
+            self.log_event("job_over_memory", victim.spec.name, rss_bytes=victim.last_rss_bytes,
+                           budget_bytes=self.memory.budget_bytes)
+            victim.kill("memory")
 
     def watch(self, job: RunningJob) -> None:
         """Watchdog: memory samples and limits, timeouts."""
@@ -289,6 +299,8 @@ class RunSession:
         self.log_event("run_interrupted", None, signal=interrupt.signum)
         for job in self.running.values():
             job.kill("interrupt")
+        for job in self.running.values():
+            job.wait()
         for name, entry in self.manifest.jobs.items():
             if entry.job_state is JobState.RUNNING:
                 entry.state = JobState.INTERRUPTED.value

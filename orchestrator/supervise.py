@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import psutil
 
 from artifacts import ChecksumError, JobPaths, JobSpec, JobState, ResultRecord, verify_files
 
-TERMINATE_GRACE_S = 5.0
 STDERR_TAIL_LINES = 15
 
 
@@ -51,18 +49,8 @@ def spawn_worker(spec: JobSpec) -> subprocess.Popen:
         )
 
 
-def terminate_group(process: subprocess.Popen, grace_s: float = TERMINATE_GRACE_S) -> None:
-    """SIGTERM the worker's process group, then SIGKILL whatever is left after ``grace_s``."""
-    _signal_group(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        pass
-    _signal_group(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal a worker's whole process group; a group that is already gone is fine."""
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
@@ -164,13 +152,3 @@ def verify_result(spec: JobSpec, record: ResultRecord) -> str | None:
     except ChecksumError as error:
         return str(error)
     return None
-
-
-def wait_for_exit(pid: int, timeout_s: float) -> bool:
-    """True if process ``pid`` is gone within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid):
-            return True
-        time.sleep(0.05)
-    return not psutil.pid_exists(pid)

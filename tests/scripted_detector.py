@@ -27,13 +27,15 @@ class ScriptedDetector(Detector):
     (a file path) it misbehaves only once, so a resumed run or a retry succeeds.
     """
 
-    defaults = {**Detector.defaults, "mode": "ok", "when": "fit", "sleep_s": 60.0, "allocate_mb": 200,
+    defaults = {**Detector.defaults, "mode": "ok", "when": "fit", "sleep_s": 60.0, "allocate_mb": 200, "allocate_per_row_kb": 0,
                 "steps": 4, "step_s": 0.3, "marker": ""}
 
     def _fit(self, X, *, groups, X_valid, groups_valid) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r}; choose one of {MODES}")
         self.mean_ = np.asarray(X, dtype=np.float64).mean(axis=0)
+        if self.allocate_per_row_kb:   # memory that grows with the training rows (OOM shrink tests)
+            self.allocate_mb = len(X) * self.allocate_per_row_kb / 1024
         if self.when == "fit":
             self.misbehave()
 

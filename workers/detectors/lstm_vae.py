@@ -21,6 +21,9 @@ class LSTMVAE(KerasDetector):
     """VAE over windows (sequence_length, n_features): LSTM encoder -> latent -> LSTM decoder."""
 
     defaults = {**KerasDetector.defaults, "sequence_length": 10, "latent_dim": 8, "lstm_units": 32}
+    # Measured on 2 cores: 2048 windows per call scored ~1.5x faster than 8192
+    # (the window batch and LSTM activations stay in cache).
+    scoring_batch_rows = 2048
 
     @property
     def window_length(self) -> int:

@@ -1,0 +1,85 @@
+"""Memory-aware scheduling with real workers that allocate real memory in steps."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import read_manifest, write_config
+
+from artifacts import JobSpec, RunPaths
+from orchestrator.memory import MemoryPolicy, history_path, parse_size
+
+
+def run_args(*extra: str) -> tuple[str, ...]:
+    return ("run", "--size", "tiny", "--progress", "plain", "--config", "cfg.toml", *extra)
+
+
+@pytest.mark.slow
+def test_small_jobs_run_side_by_side_and_a_large_one_waits(tmp_path, orchestrate):
+    hold = {"mode": "allocate", "allocate_mb": 120, "steps": 2, "step_s": 1.0}
+    write_config(tmp_path / "cfg.toml", {"SMALL_A": dict(hold), "SMALL_B": dict(hold),
+                                         "LARGE": {"mode": "allocate", "allocate_mb": 50, "memory_mb": 700}})
+    result = orchestrate(*run_args("--only", "SMALL_A,SMALL_B,LARGE", "--memory-budget", "900MB",
+                                   "--max-workers", "3"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = read_manifest(tmp_path / "runs" / "default")["jobs"]
+    a, b, large = jobs["SMALL_A"], jobs["SMALL_B"], jobs["LARGE"]
+    assert a["started"] < b["ended"] and b["started"] < a["ended"]          # side by side
+    assert large["started"] >= min(a["ended"], b["ended"]) - 0.05           # waited for room
+    assert "waiting" in result.stdout and "LARGE" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_watchdog_kills_a_worker_above_the_budget_and_the_others_finish(tmp_path, orchestrate):
+    write_config(tmp_path / "cfg.toml", {"GOOD": {}, "HOG": {"mode": "allocate", "allocate_mb": 1500,
+                                                             "steps": 6, "step_s": 0.5}})
+    result = orchestrate(*run_args("--only", "GOOD,HOG", "--memory-budget", "500MB", "--max-workers", "1"))
+    assert result.returncode == 1
+    jobs = read_manifest(tmp_path / "runs" / "default")["jobs"]
+    assert jobs["GOOD"]["state"] == "ok"
+    assert jobs["HOG"]["state"] == "oom_killed"
+    assert jobs["HOG"]["peak_rss_bytes"] > parse_size("500MB")
+    assert "peak" in jobs["HOG"]["reason"]
+    samples = (tmp_path / "runs" / "default" / "memory.jsonl").read_text().splitlines()
+    assert any(json.loads(line)["job"] == "HOG" for line in samples)   # kept for the memory chart
+
+
+@pytest.mark.slow
+def test_on_oom_shrink_retries_on_half_the_rows_and_records_the_degradation(tmp_path, orchestrate):
+    # tiny synthetic data has 3,000 training rows: 150 KB/row = ~440 MB, half = ~220 MB
+    write_config(tmp_path / "cfg.toml", {"SHRINKABLE": {"mode": "allocate", "allocate_per_row_kb": 150,
+                                                        "steps": 4, "step_s": 0.4}})
+    result = orchestrate(*run_args("--only", "SHRINKABLE", "--memory-budget", "400MB", "--on-oom", "shrink"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    job = read_manifest(tmp_path / "runs" / "default")["jobs"]["SHRINKABLE"]
+    assert (job["state"], job["attempts"]) == ("ok", 2)
+    assert job["degraded"] == {"train_fraction": 0.5}
+    report = (tmp_path / "runs" / "default" / "benchmark" / "report.md").read_text()
+    assert "trained on 50% of training runs" in report
+
+
+def test_a_budget_smaller_than_any_worker_is_a_clear_usage_error(orchestrate):
+    result = orchestrate("run", "--all", "--memory-budget", "20MB")
+    assert result.returncode == 2
+    assert "below the smallest worker" in " ".join(result.stderr.split())
+
+
+@pytest.mark.slow
+def test_measured_history_improves_the_next_estimate(tmp_path, orchestrate, cache_dir):
+    write_config(tmp_path / "cfg.toml", {"HUNGRY": {"mode": "allocate", "allocate_mb": 300, "steps": 3,
+                                                    "step_s": 0.3}})
+    assert orchestrate(*run_args("--only", "HUNGRY", "--memory-budget", "2GB")).returncode == 0
+    run = RunPaths.at(tmp_path / "runs" / "default")
+    spec = JobSpec.load(run.job("HUNGRY").job_json)
+    history = json.loads(history_path().read_text())
+    assert any(entry["detector"] == "HUNGRY" and entry["peak_bytes"] > 300 * 2**20 for entry in history.values())
+    with_history = MemoryPolicy(None, "fail", run, [], {"HUNGRY": "numpy"}).estimate_bytes(spec)
+    history_path().unlink()
+    model_only = MemoryPolicy(None, "fail", run, [], {"HUNGRY": "numpy"}).estimate_bytes(spec)
+    assert model_only < 150 * 2**20 < 300 * 2**20 < with_history
+
+
+@pytest.mark.parametrize("text, expected", [("4GB", 4_000_000_000), ("512MiB", 512 * 2**20), ("1.5g", 1_500_000_000)])
+def test_parse_size_reads_common_units(text, expected):
+    assert parse_size(text) == expected
