@@ -23,6 +23,11 @@ SOURCE_KINDS: dict[str, tuple[bool, str, str]] = {
 }
 
 
+#: modules every loader relies on: a change to any of them re-prepares the data
+SHARED_DATA_MODULES = ("workers.data.writer", "workers.data.tables", "workers.data.options",
+                       "workers.data.dataset")
+
+
 class SourceError(ValueError):
     """The data source string or its path is unusable (a usage/input error, exit 2)."""
 
@@ -48,7 +53,7 @@ class DataSource:
             "options": self.options,
             "files": _file_stats(self.location),
             "loader": module_source_digest(self.loader_module),
-            "writer": module_source_digest("workers.data.writer"),
+            "shared": [module_source_digest(name) for name in SHARED_DATA_MODULES],
         })
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/deep_fit.py                       # production profile, size full
     .venv/bin/python benchmarks/deep_fit.py --profile fast --size small LSTM_VAE
+    .venv/bin/python benchmarks/deep_fit.py --size small --param ae_input=residual PCA_AE
 
 The dataset is generated once into a temporary folder as .npy files; each
 detector then runs in its own ``python -c`` process that memmaps them, as a
@@ -28,10 +29,10 @@ import numpy as np
 from artifacts.registry import builtin_registry
 from workers.detectors.loading import build_detector
 from sklearn.metrics import roc_auc_score
-name, profile, folder = sys.argv[1:4]
+name, profile, folder, overrides = sys.argv[1:5]
 a = {key: np.load(f"{folder}/{key}.npy", mmap_mode="r") for key in %(arrays)r}
 info = builtin_registry()[name]
-detector = build_detector(info.entry, info.params(profile))
+detector = build_detector(info.entry, {**info.params(profile), **json.loads(overrides)})
 epochs = []
 detector.set_progress_callback(lambda **f: epochs.append(f))
 start = time.perf_counter()
@@ -43,7 +44,7 @@ score_s = time.perf_counter() - start
 alarms = scores > detector.threshold_
 in_control = np.asarray(a["test_labels"]) == 0
 print(json.dumps({
-    "detector": name, "profile": profile, "train_rows": int(a["train"].shape[0]), "fit_s": round(fit_s, 1),
+    "detector": name, "profile": profile, "overrides": json.loads(overrides), "train_rows": int(a["train"].shape[0]), "fit_s": round(fit_s, 1),
     "epochs_run": len(epochs), "last_epoch": epochs[-1] if epochs else None,
     "score_rows": int(scores.shape[0]), "score_rows_per_s": round(scores.shape[0] / score_s),
     "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
@@ -63,13 +64,23 @@ def write_dataset(folder: Path, size: str) -> None:
         np.save(folder / f"{key}.npy", np.asarray(getattr(data, key)))
 
 
-def measure_detector(name: str, profile: str, folder: Path) -> dict:
+def measure_detector(name: str, profile: str, folder: Path, overrides: dict) -> dict:
     """Run one detector in a fresh interpreter; its last stdout line is the JSON result."""
-    done = subprocess.run([sys.executable, "-c", CHILD, name, profile, str(folder)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-c", CHILD, name, profile, str(folder), json.dumps(overrides)], cwd=ROOT,
                           capture_output=True, text=True)
     if done.returncode != 0:
         return {"detector": name, "error": f"exit {done.returncode}: {done.stderr[-2000:]}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def parse_override(item: str) -> tuple[str, object]:
+    key, sep, raw = item.partition("=")
+    if not sep:
+        raise SystemExit(f"--param {item!r}: write KEY=VALUE, e.g. --param epochs=5")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
 
 
 def main() -> None:
@@ -77,11 +88,14 @@ def main() -> None:
     parser.add_argument("detectors", nargs="*", default=list(DEEP), help="default: all three")
     parser.add_argument("--profile", default="production", help="registry profile (default: production)")
     parser.add_argument("--size", default="full", help="synthetic size: tiny, small, full (default: full)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a profile parameter (value read as JSON when it can be); repeatable")
     args = parser.parse_args()
+    overrides = dict(parse_override(item) for item in args.param)
     with tempfile.TemporaryDirectory(prefix="deep_fit_") as tmp:
         write_dataset(Path(tmp), args.size)
         for name in args.detectors:
-            print(json.dumps(measure_detector(name, args.profile, Path(tmp))), flush=True)
+            print(json.dumps(measure_detector(name, args.profile, Path(tmp), overrides)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """The ``orchestrate`` command line. It parses and validates; library functions do the work."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from artifacts import Manifest, RunPaths
+from artifacts.options import parse_options
 from artifacts.registry import PROFILES
+from artifacts.sources import SourceError
 from orchestrator.executors import EXECUTORS
 from orchestrator.memory import parse_size
 from orchestrator.progress import PROGRESS_MODES
@@ -32,16 +33,10 @@ def parse_memory(ctx, param, value: str | None) -> int | None:
 
 def parse_data_options(ctx, param, values: tuple[str, ...]) -> dict:
     """``--data-option size=full --data-option faults=[1,2]`` -> dict (values read as JSON when they can be)."""
-    options = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} must look like KEY=VALUE, e.g. faults=[1,2,6]")
-        try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip()] = raw
-    return options
+    try:
+        return parse_options(values)
+    except SourceError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def run_dir_option(function):

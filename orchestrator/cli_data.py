@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from artifacts import atomic_write_bytes
+from orchestrator.supervise import with_project_on_path
 
 BRAATZ_URL = "https://raw.githubusercontent.com/camaramm/tennessee-eastman-profBraatz/master/"
 _READ_BYTES = 1 << 16
@@ -120,15 +121,7 @@ def run_inspect(source: str, options: tuple[str, ...]) -> subprocess.CompletedPr
     command = [sys.executable, "-m", "workers.data.inspect", source]
     for option in options:
         command += ["--option", option]
-    return subprocess.run(command, capture_output=True, text=True, env=inspect_environment())
-
-
-def inspect_environment() -> dict[str, str]:
-    # The inspector must import our packages even when orchestrate runs from a checkout.
-    env = dict(os.environ)
-    project_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
-    return env
+    return subprocess.run(command, capture_output=True, text=True, env=with_project_on_path(dict(os.environ)))
 
 
 @data.command("download")

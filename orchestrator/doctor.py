@@ -168,17 +168,17 @@ def recommend(d: Diagnosis) -> Diagnosis:
 def advise_budget(d: Diagnosis) -> Advice:
     fraction = f"{DEFAULT_BUDGET_FRACTION:.0%}"
     return Advice("memory budget", gb(d.budget_bytes),
-                  f"{fraction} of the {gib(d.available_ram_bytes)} available now; writing it down keeps an "
+                  f"{fraction} of the {gb(d.available_ram_bytes)} available now; writing it down keeps an "
                   "overnight run from sizing itself on whatever else happens to be running at start",
                   f"orchestrate run --all --memory-budget {d.budget_bytes // 10**9}GB")
 
 
 def advise_workers(d: Diagnosis, heaviest: str) -> Advice:
     fits = d.budget_bytes // d.worker_bytes
-    limit = "CPUs" if d.cpu_count <= fits else "memory budget"
+    limit = "the CPU count" if d.cpu_count <= fits else "the memory budget"
     return Advice("workers", str(d.max_workers),
                   f"{d.cpu_count} CPUs; {fits} {heaviest} workers of ~{gib(d.worker_bytes)} each (full data) "
-                  f"fit the budget; the {limit} is the limit",
+                  f"fit the budget; limited by {limit}",
                   f"orchestrate run --all --max-workers {d.max_workers}")
 
 

@@ -18,6 +18,10 @@ from orchestrator.supervise import signal_group, spawn_worker, tree_rss_bytes
 EXECUTORS = ("subprocess", "inline", "ray")
 
 
+class ExecutorUnavailable(ValueError):
+    """The chosen executor cannot run here (Ray missing, run directory not shared): exit 2."""
+
+
 class RunningJob:
     """A started job: ``poll()`` gives the exit status once it has ended."""
 

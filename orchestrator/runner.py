@@ -17,7 +17,7 @@ from artifacts import JobPaths, JobSpec, JobState, Manifest, RunPaths, append_ev
 from artifacts.records import PREPARE_JOB
 from artifacts.sources import SourceError, parse_source
 from orchestrator.config import ConfigError, load_config
-from orchestrator.executors import RunningJob, make_executor
+from orchestrator.executors import ExecutorUnavailable, RunningJob, make_executor
 from orchestrator.lock import RunLock, RunLockedError
 from orchestrator.memory import MemoryPolicy, check_budget
 from orchestrator.plan import Plan, PlanError, build_plan, select_detectors
@@ -91,7 +91,7 @@ def execute_run(options: RunOptions) -> RunReport:
         with RunLock(run.lock), InterruptGuard() as guard:
             session = RunSession(run, options, plan, guard)
             report = session.execute()
-    except RunLockedError as error:
+    except (RunLockedError, ExecutorUnavailable) as error:
         raise InputError(str(error)) from None
     if options.report and not report.interrupted:
         attach_benchmark(report, options)
@@ -120,8 +120,8 @@ class RunSession:
     def __init__(self, run: RunPaths, options: RunOptions, plan: Plan, guard: InterruptGuard) -> None:
         self.run, self.options, self.plan, self.guard = run, options, plan, guard
         self.manifest = Manifest.load_or_new(run.manifest, run.name)
-        self.executor = make_executor(options.executor, **options.executor_options)
         self.memory = MemoryPolicy.create(options, run, plan)
+        self.executor = make_executor(options.executor, run=run, memory=self.memory, **options.executor_options)
         self.display = make_display(options.progress, [PREPARE_JOB, *plan.names])
         self.events_offset = run.events.stat().st_size if run.events.exists() else 0
         self.running: dict[str, RunningJob] = {}

@@ -31,7 +31,11 @@ def worker_environment(spec: JobSpec, base: dict[str, str] | None = None) -> dic
     env["PYTHONUNBUFFERED"] = "1"
     if spec.cuda_visible_devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = spec.cuda_visible_devices
-    # The worker must import our packages even when the parent runs from a checkout.
+    return with_project_on_path(env)
+
+
+def with_project_on_path(env: dict[str, str]) -> dict[str, str]:
+    """A child must import our packages even when the parent runs from a checkout."""
     project_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
     return env

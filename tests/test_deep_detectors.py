@@ -99,6 +99,12 @@ def test_save_then_load_gives_identical_scores(name, data, fitted, tmp_path):
     assert reloaded.threshold_ == detector.threshold_
 
 
+def test_loading_a_saved_model_as_another_detector_names_the_right_class(fitted, tmp_path):
+    fitted["VAE_T2"][0].save(tmp_path)
+    with pytest.raises(TypeError, match="holds a VAET2, not a PCAAE"):
+        PCAAE.load(tmp_path)
+
+
 @pytest.mark.parametrize("name", DETECTORS)
 def test_progress_reports_every_epoch(name, fitted):
     _, events = fitted[name]

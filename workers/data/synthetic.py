@@ -12,11 +12,15 @@ is fixed; only the noise of each run depends on ``seed``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Iterator
 
 import numpy as np
-from scipy.signal import lfilter
 
+from artifacts import DatasetPaths
 from workers.data.dataset import TEP_VARIABLES, LoadedData
+from workers.data.errors import DataError
+from workers.data.writer import Chunk, ChunkedSource, write_prepared_chunks
 
 ONSET = 160
 SAMPLING_MINUTES = 3.0
@@ -84,10 +88,14 @@ def build_plant() -> Plant:
 
 def simulate_latent(rng: np.random.Generator, plant: Plant, n_runs: int, length: int) -> np.ndarray:
     """Unit-variance AR(1) factors, shape (n_runs, length, N_LATENT), burn-in discarded."""
-    shocks = rng.standard_normal((n_runs, length + BURN_IN, N_LATENT))
+    shocks = rng.standard_normal((n_runs, length + BURN_IN, N_LATENT)) * np.sqrt(1 - plant.phi**2)
     latent = np.empty_like(shocks)
-    for j, phi in enumerate(plant.phi):
-        latent[..., j] = lfilter([np.sqrt(1 - phi**2)], [1.0, -phi], shocks[..., j], axis=1)
+    state = np.zeros((n_runs, N_LATENT))
+    # A plain loop over time, vectorized over runs and factors: scipy.signal.lfilter would do
+    # the same but importing scipy.signal costs ~75 MB of RSS in the prepare worker.
+    for t in range(shocks.shape[1]):
+        state = plant.phi * state + shocks[:, t]
+        latent[:, t] = state
     return latent[:, BURN_IN:]
 
 
@@ -146,39 +154,85 @@ def simulate_test_run(rng: np.random.Generator, plant: Plant, fault: int, length
     return to_engineering_units(plant, x)
 
 
-def load(location: str | None, options: dict, seed: int = 0) -> LoadedData:
-    """Generate the dataset; ``options["size"]`` is tiny, small (default) or full."""
-    size = options.get("size", "small")
-    if size not in SIZES:
-        raise ValueError(f"unknown synthetic size {size!r}; choose one of: {', '.join(SIZES)}")
-    shape = SIZES[size]
+RUNS_PER_CHUNK = 25
+_SPLIT_CODE = {"train": 1, "valid": 2, "test": 3}
+
+
+def split_runs(shape: dict) -> dict[str, tuple[int, int]]:
+    """(first run id, number of runs) of each split; test runs cover faults 0..21."""
+    n_test = (1 + len(FAULTS)) * shape["test_runs_per_fault"]
+    return {"train": (0, shape["train_runs"]),
+            "valid": (shape["train_runs"], shape["valid_runs"]),
+            "test": (shape["train_runs"] + shape["valid_runs"], n_test)}
+
+
+def read_chunks(shape: dict, seed: int, split: str) -> Iterator[Chunk]:
+    """Generate ``split`` in chunks of runs; each chunk has its own seeded stream, so a second
+    pass (the writer reads train twice) gives the same rows and memory stays at one chunk."""
     plant = build_plant()
-    rng = np.random.default_rng(seed)
-    train, train_groups = _in_control_runs(rng, plant, shape["train_runs"], shape["run_length"], first_id=0)
-    valid, valid_groups = _in_control_runs(rng, plant, shape["valid_runs"], shape["run_length"],
-                                           first_id=shape["train_runs"])
+    first_id, n_runs = split_runs(shape)[split]
+    for chunk_index, start in enumerate(range(0, n_runs, RUNS_PER_CHUNK)):
+        rng = np.random.default_rng([seed, _SPLIT_CODE[split], chunk_index])
+        run_ids = np.arange(first_id + start, first_id + min(n_runs, start + RUNS_PER_CHUNK), dtype=np.int32)
+        if split == "test":
+            yield _test_chunk(rng, plant, shape, run_ids, first_id)
+        else:
+            yield _in_control_chunk(rng, plant, shape["run_length"], run_ids)
+
+
+def _in_control_chunk(rng, plant: Plant, length: int, run_ids: np.ndarray) -> Chunk:
+    x = to_engineering_units(plant, observe(rng, plant, simulate_latent(rng, plant, len(run_ids), length)))
+    return Chunk(x.reshape(len(run_ids) * length, -1), np.repeat(run_ids, length))
+
+
+def _test_chunk(rng, plant: Plant, shape: dict, run_ids: np.ndarray, first_test_id: int) -> Chunk:
+    length, per_fault = shape["test_length"], shape["test_runs_per_fault"]
     faults = [0, *FAULTS]
-    test_runs, meta = [], []
-    run_id = shape["train_runs"] + shape["valid_runs"]
-    for fault in faults:
-        for _ in range(shape["test_runs_per_fault"]):
-            test_runs.append(simulate_test_run(rng, plant, fault, shape["test_length"]))
-            samples = np.arange(shape["test_length"])
-            meta.append(np.column_stack([np.full_like(samples, fault), np.full_like(samples, run_id), samples]))
-            run_id += 1
+    runs, meta = [], []
+    samples = np.arange(length)
+    for run_id in run_ids:
+        fault = faults[(run_id - first_test_id) // per_fault]
+        runs.append(simulate_test_run(rng, plant, fault, length))
+        meta.append(np.column_stack([np.full_like(samples, fault), np.full_like(samples, run_id), samples]))
     test_meta = np.concatenate(meta).astype(np.int32)
-    labels = np.where(test_meta[:, 2] >= ONSET, test_meta[:, 0], 0)
-    return LoadedData(
-        train=train, train_groups=train_groups, valid=valid, valid_groups=valid_groups,
-        test=np.concatenate(test_runs), test_groups=test_meta[:, 1].copy(), test_labels=labels,
-        test_meta=test_meta, variables=list(TEP_VARIABLES), onset=ONSET, sampling_minutes=SAMPLING_MINUTES,
+    labels = np.where(test_meta[:, 2] >= ONSET, test_meta[:, 0], 0).astype(np.int16)
+    return Chunk(np.concatenate(runs), test_meta[:, 1].copy(), labels, test_meta)
+
+
+def describe(options: dict, seed: int) -> tuple[dict, ChunkedSource]:
+    size = options.get("size", "small")
+    unknown = sorted(set(options) - {"size"})
+    if unknown:
+        raise DataError(f"unknown option(s) {unknown} for the synthetic source; it takes: size (tiny, small, full)")
+    if size not in SIZES:
+        raise DataError(f"unknown synthetic size {size!r}; choose one of: {', '.join(SIZES)}")
+    shape = SIZES[size]
+    source = ChunkedSource(
+        read_chunks=partial(read_chunks, shape, seed), variables=list(TEP_VARIABLES), onset=ONSET,
+        sampling_minutes=SAMPLING_MINUTES,
         source=f"synthetic (size={size}, seed={seed}; TEP-shaped generator, not the TEP simulator)",
         notes=["Synthetic TEP-shaped data: results are not comparable with published TEP numbers."],
         details={"size": size, "hard_faults": list(HARD_FAULTS), **shape},
     )
+    return shape, source
 
 
-def _in_control_runs(rng, plant, n_runs: int, length: int, first_id: int) -> tuple[np.ndarray, np.ndarray]:
-    x = to_engineering_units(plant, observe(rng, plant, simulate_latent(rng, plant, n_runs, length)))
-    groups = np.repeat(np.arange(first_id, first_id + n_runs, dtype=np.int32), length)
-    return x.reshape(n_runs * length, -1), groups
+def prepare(location: str | None, options: dict, out: DatasetPaths, fingerprint: str, seed: int = 0) -> dict:
+    """Generate and write ``dataset/`` chunk by chunk (full size stays well under 3x its largest array)."""
+    _, source = describe(options, seed)
+    return write_prepared_chunks(source, out, fingerprint)
+
+
+def load(location: str | None, options: dict, seed: int = 0) -> LoadedData:
+    """The same rows as ``prepare`` writes, in memory (for tests, benchmarks and notebooks)."""
+    _, source = describe(options, seed)
+    splits = {split: list(source.read_chunks(split)) for split in ("train", "valid", "test")}
+    test = splits["test"]
+    return LoadedData(
+        train=np.concatenate([c.X for c in splits["train"]]), train_groups=np.concatenate([c.groups for c in splits["train"]]),
+        valid=np.concatenate([c.X for c in splits["valid"]]), valid_groups=np.concatenate([c.groups for c in splits["valid"]]),
+        test=np.concatenate([c.X for c in test]), test_groups=np.concatenate([c.groups for c in test]),
+        test_labels=np.concatenate([c.labels for c in test]), test_meta=np.concatenate([c.meta for c in test]),
+        variables=source.variables, onset=source.onset, sampling_minutes=source.sampling_minutes,
+        source=source.source, notes=source.notes, details=source.details,
+    )

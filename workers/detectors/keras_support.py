@@ -213,7 +213,7 @@ class KerasDetector(Detector):
         self.scorer_.save(directory / KERAS_FILE)
         self.scorer_.export(str(directory / SAVEDMODEL_DIR), verbose=False)
         (directory / SERVING_FILE).write_text(json.dumps(self._serving_contract(), indent=2))
-        joblib.dump(self.__getstate__(), directory / STATE_FILE)
+        joblib.dump({"class": type(self).__name__, "state": self.__getstate__()}, directory / STATE_FILE)
         return [KERAS_FILE, SAVEDMODEL_DIR, SERVING_FILE, STATE_FILE]
 
     @classmethod
@@ -225,9 +225,13 @@ class KerasDetector(Detector):
                 f"{directory} lacks {', '.join(missing)}; it is not a saved {cls.__name__} "
                 f"(save writes {KERAS_FILE} and {STATE_FILE}); refit and save again"
             )
+        saved = joblib.load(directory / STATE_FILE)
+        if saved["class"] != cls.__name__:
+            raise TypeError(f"{directory} holds a {saved['class']}, not a {cls.__name__}; "
+                            f"load it with {saved['class']}.load")
         keras = keras_api().keras
         detector = cls.__new__(cls)
-        detector.__dict__.update(joblib.load(directory / STATE_FILE))
+        detector.__dict__.update(saved["state"])
         detector.scorer_ = keras.saving.load_model(directory / KERAS_FILE, compile=False)
         detector.model_ = None   # the training graph is not needed to score
         return detector
