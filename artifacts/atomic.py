@@ -10,7 +10,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -33,14 +33,14 @@ def _fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically and return the path."""
+def atomic_write_with(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(handle)`` on a temp file beside ``path``, fsync, then ``os.replace`` it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_path_beside(path)
     try:
         with open(temp, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
@@ -51,6 +51,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path."""
+    return atomic_write_with(path, lambda handle: handle.write(data))
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON atomically."""
     text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
@@ -59,19 +64,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Save one array in ``.npy`` format atomically (readable with mmap_mode)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path_beside(path)
-    try:
-        with open(temp, "wb") as handle:
-            np.save(handle, np.asarray(array), allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
-    return path
+    return atomic_write_with(path, lambda handle: np.save(handle, np.asarray(array), allow_pickle=False))
 
 
 def read_json(path: str | os.PathLike) -> Any:

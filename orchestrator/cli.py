@@ -59,6 +59,8 @@ def cli() -> None:
       orchestrate status                         # what happened, per job
       orchestrate report                         # rebuild the benchmark from saved results
       orchestrate list                           # detectors and their parameters
+      orchestrate doctor                         # memory, CPUs, GPUs, TensorFlow: what to run here
+      orchestrate data inspect braatz:data/tep   # what a data source holds
     """
 
 
@@ -232,15 +234,15 @@ def list_command(config) -> None:
             click.echo(f"    {profile:<11} " + (", ".join(f"{k}={v}" for k, v in params.items()) or "(defaults)"))
 
 
-def register_optional_commands() -> None:
-    try:
-        from orchestrator.cli_data import data
-    except ImportError:
-        return
+def register_subcommands() -> None:
+    from orchestrator.cli_data import data
+    from orchestrator.doctor import doctor_command
+
     cli.add_command(data)
+    cli.add_command(doctor_command)
 
 
-register_optional_commands()
+register_subcommands()
 
 
 def main() -> None:

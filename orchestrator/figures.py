@@ -98,26 +98,49 @@ def _wants_log_scale(score: np.ndarray, threshold: float | None) -> bool:
 
 
 def plot_memory(samples: list[dict], budget_bytes: int | None) -> bytes | None:
-    """Each worker's RSS over time against the memory budget; None when there are no samples."""
+    """Each worker's RSS over time, all workers together, and the memory budget; None without samples.
+
+    A budget far above what the workers used is named in the title instead of squashing the curves.
+    """
     if not samples:
         return None
     start = min(float(s["ts"]) for s in samples)
-    unit, unit_name = (_GIB, "GiB") if _largest(samples, budget_bytes) >= _GIB else (_MIB, "MiB")
+    times, totals = _total_over_time(samples)
+    peak = max([float(s["rss_bytes"]) for s in samples] + list(totals))
+    budget_on_chart = bool(budget_bytes) and budget_bytes <= 3 * peak
+    unit, unit_name = (_GIB, "GiB") if max(peak, budget_bytes if budget_on_chart else 0) >= _GIB else (_MIB, "MiB")
     figure = Figure(figsize=(9.0, 3.8))
     axes = figure.add_subplot()
     for job, points in sorted(_group_by_job(samples).items()):
         seconds = np.array([float(p["ts"]) - start for p in points])
         rss = np.array([float(p["rss_bytes"]) for p in points]) / unit
         axes.plot(seconds, rss, linewidth=1.0, label=job)
-    if budget_bytes:
+    axes.plot(times - start, totals / unit, color="black", linewidth=1.4, label="all workers")
+    title = "Worker memory"
+    if budget_on_chart:
         axes.axhline(budget_bytes / unit, color="tab:red", linestyle="--", label="memory budget")
+    elif budget_bytes:
+        title += f" (budget {budget_bytes / _GIB:.1f} GiB, far above)"
     axes.set_ylim(bottom=0)     # RSS read against zero, so growth is not exaggerated
     axes.set_xlabel("seconds since first sample")
     axes.set_ylabel(f"resident memory ({unit_name})")
-    axes.set_title("Worker memory")
+    axes.set_title(title)
     axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     return render_png(figure)
+
+
+def _total_over_time(samples: list[dict], stale_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of every worker's latest sample (younger than ``stale_s``) at each sample time."""
+    ordered = sorted(samples, key=lambda s: float(s["ts"]))
+    latest: dict[str, tuple[float, float]] = {}
+    times, totals = [], []
+    for sample in ordered:
+        now = float(sample["ts"])
+        latest[str(sample["job"])] = (now, float(sample["rss_bytes"]))
+        times.append(now)
+        totals.append(sum(rss for ts, rss in latest.values() if now - ts <= stale_s))
+    return np.array(times), np.array(totals)
 
 
 def _group_by_job(samples: list[dict]) -> dict[str, list[dict]]:
@@ -126,6 +149,3 @@ def _group_by_job(samples: list[dict]) -> dict[str, list[dict]]:
         grouped[str(sample["job"])].append(sample)
     return grouped
 
-
-def _largest(samples: list[dict], budget_bytes: int | None) -> float:
-    return max([float(s["rss_bytes"]) for s in samples] + [float(budget_bytes or 0)])

@@ -84,7 +84,7 @@ class LiveDisplay:
 
         self.names = names
         self.console = Console()
-        self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self.live = Live(console=self.console, refresh_per_second=4, transient=True)   # the status table follows
         self.live.start()
 
     def event(self, event: dict) -> None:

@@ -146,13 +146,14 @@ class RayJob(RunningJob):
         return 0   # the worker may be on another node; Ray's memory monitor guards memory there
 
     def kill(self, reason: str) -> None:
-        """Cancel the task; force=True kills its worker process (and so everything it started)."""
+        """Cancel the task without blocking; force=True has Ray kill the worker process running it."""
         if self.kill_reason is not None or self.returncode is not None:
             return
         self.kill_reason = reason
         ray.cancel(self.ref, force=True)
 
     def wait(self) -> int:
+        """Block until the task has ended (a cancelled one within CANCEL_WAIT_S); its exit status."""
         ray.wait([self.ref], timeout=CANCEL_WAIT_S)
         returncode = self.poll()
         return CANCELLED_STATUS if returncode is None else returncode
@@ -165,7 +166,6 @@ class RayExecutor:
     parallel = True
 
     def __init__(self, address: str | None = None, run: RunPaths | None = None, memory=None) -> None:
-        self.address = address
         self.memory = memory   # the MemoryPolicy: its estimate becomes the task's memory request
         self.jobs: list[RayJob] = []
         connect_ray(address)

@@ -22,7 +22,10 @@ class Sampling(keras.layers.Layer):
     """VAE reparameterization ``z = mean + exp(log_var / 2) * eps`` while training.
 
     At inference it returns ``mean``: scores are deterministic, so a reloaded
-    model gives identical scores. While training it adds the KL divergence to
+    model gives identical scores. Keras evaluates validation data in inference
+    mode too, so ``val_loss`` (what early stopping watches) is the
+    reconstruction MSE from the latent mean -- the quantity the score uses --
+    while ``loss`` also holds the KL term and the sampling noise. While training it adds the KL divergence to
     N(0, I), scaled by ``kl_weight`` (1 / elements per sample, so with the
     per-element MSE the loss is the ELBO per element for a Gaussian likelihood
     of variance 1/2).
