@@ -69,7 +69,7 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
          # production: 5-row windows, 32 units -- 10-row windows scored only 40-70k rows/s on 2 cores
          # (target >= 100k); an "epoch" is 250 random batches (128k windows) so early stopping acts often.
          "production": {"sequence_length": 5, "latent_dim": 8, "lstm_units": 32, "threshold_percentile": 99.0,
-                        "epochs": 40, "batch_size": 512, "patience": 3, "steps_per_epoch": 250}},
+                        "epochs": 60, "batch_size": 512, "patience": 3, "steps_per_epoch": 250}},
     ),
     DetectorInfo(
         "VAE_T2", "workers.detectors.vae_t2:VAET2",

@@ -12,8 +12,7 @@ also gcs_server, raylet, agents and Ray's worker processes) is summed every
 the report, which is the same work for every executor). RSS counts shared
 pages once per process, so the sums overstate what the tree really holds, the
 same way for every executor. "sum of job s" adds the jobs' durations from the
-manifest (n/a for inline, whose jobs run inside the parent before they are
-supervised). On a busy machine, use --repeat: runs alternate between executors.
+manifest. On a busy machine, use --repeat: runs alternate between executors.
 """
 from __future__ import annotations
 
@@ -83,9 +82,8 @@ def print_table(rows: list[dict]) -> None:
     print(header)
     print("-" * len(header))
     for row in rows:
-        job_s = "n/a" if row["executor"] == "inline" else f"{row['job_s']:.1f}"
         print(f"{row['executor']:<11} {row['exit']:>4} {row['ok']:>3}/{row['jobs']:<4} {row['wall_s']:>7.1f} "
-              f"{job_s:>12} {row['peak_mb']:>17,.0f}")
+              f"{row['job_s']:>12.1f} {row['peak_mb']:>17,.0f}")
 
 
 def parse_arguments() -> argparse.Namespace:

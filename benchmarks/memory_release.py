@@ -9,7 +9,12 @@
 (b) one fresh ``python -c`` process per detector (what ``python -m workers``
     does for the orchestrator); the long-lived process only waits.
 For each: the long-lived process's RSS after each model, and the peak RSS of the
-whole process tree (psutil, sampled every 50 ms, children included).
+whole process tree (psutil, sampled every 50 ms, children included;
+benchmarks/sampling.py).
+
+With ``--orchestrator`` it also runs the real CLI, ``orchestrate run --executor
+inline`` (detectors inside the orchestrator) vs ``--executor subprocess``, one
+worker at a time, and prints the orchestrator's RSS at its end and the tree peak.
 """
 from __future__ import annotations
 
@@ -18,11 +23,11 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 import psutil
+from sampling import TreePeak, run_sampled   # benchmarks/sampling.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DEEP = ("LSTM_VAE", "VAE_T2", "PCA_AE")
@@ -49,34 +54,6 @@ for name in names:
 """
 
 
-class TreePeak:
-    """Samples the RSS of this process plus all its descendants; keeps the peak."""
-
-    def __init__(self, interval_s: float = 0.05) -> None:
-        self.interval_s, self.peak = interval_s, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> "TreePeak":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.wait(self.interval_s):
-            total = 0
-            for process in [me, *me.children(recursive=True)]:
-                try:
-                    total += process.memory_info().rss
-                except psutil.Error:
-                    pass   # exited between listing and reading
-            self.peak = max(self.peak, total)
-
-
 def run_python(script_args: list[str]) -> list[dict]:
     """Run FIT_AND_SCORE in a fresh interpreter; returns its JSON lines."""
     done = subprocess.run([sys.executable, "-c", FIT_AND_SCORE, *script_args], cwd=ROOT,
@@ -90,7 +67,7 @@ def measure_in_process(profile: str, folder: Path) -> tuple[list[dict], int]:
     """(a): the notebook is ONE long-lived process (here a child, so the tree is just it)."""
     with TreePeak() as peak:
         rows = run_python([profile, str(folder), *DEEP])
-    return rows, peak.peak
+    return rows, peak.peak_bytes
 
 
 def measure_subprocess_per_detector(profile: str, folder: Path) -> tuple[list[dict], int]:
@@ -101,7 +78,32 @@ def measure_subprocess_per_detector(profile: str, folder: Path) -> tuple[list[di
             child = run_python([profile, str(folder), name])[-1]
             rows.append({"after": name, "rss_gb": psutil.Process().memory_info().rss / GB,
                          "worker_rss_gb": child["rss_gb"]})
-    return rows, peak.peak
+    return rows, peak.peak_bytes
+
+
+def measure_orchestrator(executor: str, size: str, profile: str, runs_dir: Path) -> tuple[int, int]:
+    """(orchestrator RSS at its last sample, tree peak) for one real ``orchestrate run``."""
+    command = [sys.executable, "-m", "orchestrator", "run", "--only", ",".join(DEEP), "--size", size,
+               "--profile", profile, "--executor", executor, "--max-workers", "1", "--runs-dir", str(runs_dir),
+               "--run", executor, "--progress", "quiet", "--no-report", "--force"]
+    log = runs_dir / f"{executor}.stderr.log"   # a file, not a pipe: nobody reads a pipe while it runs
+    with open(log, "w") as stderr:
+        measured = run_sampled(command, ROOT, interval_s=0.05, stdout=subprocess.DEVNULL, stderr=stderr)
+    if measured.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {measured.returncode}; stderr tail:\n{log.read_text()[-3000:]}")
+    last_parent = next((parent for _, _, parent in reversed(measured.samples) if parent), 0)
+    return last_parent, measured.peak_tree_bytes
+
+
+def compare_executors(size: str, profile: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="memory_release_runs_") as runs:
+        results = {executor: measure_orchestrator(executor, size, profile, Path(runs))
+                   for executor in ("inline", "subprocess")}
+    print("\n(c) the real CLI: orchestrate run --only LSTM_VAE,VAE_T2,PCA_AE --max-workers 1")
+    for executor, (last, peak) in results.items():
+        print(f"  --executor {executor:<10} orchestrator RSS at the end {last / GB:.2f} GB, "
+              f"tree peak {peak / GB:.2f} GB")
+    print(f"  peak tree RSS ratio inline/subprocess: {results['inline'][1] / results['subprocess'][1]:.2f}")
 
 
 def write_dataset(folder: Path, size: str) -> None:
@@ -125,6 +127,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="small", help="synthetic size: tiny, small, full (default: small)")
     parser.add_argument("--profile", default="production", help="registry profile (default: production)")
+    parser.add_argument("--orchestrator", action="store_true",
+                        help="also compare the real CLI's inline and subprocess executors")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="memory_release_") as tmp:
         write_dataset(Path(tmp), args.size)
@@ -134,6 +138,8 @@ def main() -> None:
     print_table("(a) one process, clear_session() + gc.collect() between models", inline_rows, inline_peak)
     print_table("(b) one fresh process per detector", worker_rows, worker_peak)
     print(f"\npeak tree RSS ratio (a)/(b): {inline_peak / worker_peak:.2f}")
+    if args.orchestrator:
+        compare_executors(args.size, args.profile)
 
 
 if __name__ == "__main__":

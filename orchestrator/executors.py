@@ -98,10 +98,12 @@ class SubprocessJob(RunningJob):
 class FinishedJob(RunningJob):
     """What the inline executor returns: the job already ran to its end."""
 
-    def __init__(self, spec: JobSpec, returncode: int, peak_rss: int) -> None:
+    def __init__(self, spec: JobSpec, returncode: int, peak_rss: int, started: float, seconds: float) -> None:
         super().__init__(spec, os.getpid())
         self.returncode = returncode
         self.peak_rss_bytes = peak_rss
+        self.started = started
+        self.started_monotonic -= seconds
 
     def poll(self) -> int | None:
         return self.returncode
@@ -136,8 +138,9 @@ class InlineExecutor:
 
         import psutil
 
+        started, clock = time.time(), time.monotonic()
         returncode = run_job(spec)
-        return FinishedJob(spec, returncode, psutil.Process().memory_info().rss)
+        return FinishedJob(spec, returncode, psutil.Process().memory_info().rss, started, time.monotonic() - clock)
 
     def close(self) -> None:
         pass

@@ -89,7 +89,10 @@ def execute_run(options: RunOptions) -> RunReport:
         raise InputError(str(error)) from None
     try:
         with RunLock(run.lock), InterruptGuard() as guard:
-            session = RunSession(run, options, plan, guard)
+            try:
+                session = RunSession(run, options, plan, guard)
+            except Interrupted:   # Ctrl-C while an executor starts (Ray takes seconds): nothing ran yet
+                return RunReport(run, Manifest.load_or_new(run.manifest, run.name), plan.names, interrupted=True)
             report = session.execute()
     except (RunLockedError, ExecutorUnavailable) as error:
         raise InputError(str(error)) from None
@@ -197,9 +200,7 @@ class RunSession:
         if force or not is_up_to_date(spec):
             return False
         entry = self.manifest.entry(spec.name)
-        if entry.job_state not in (JobState.OK, JobState.SKIPPED) or entry.fingerprint != spec.fingerprint:
-            entry.reason = None
-        entry.state, entry.fingerprint = JobState.SKIPPED.value, spec.fingerprint
+        entry.state, entry.fingerprint, entry.reason = JobState.SKIPPED.value, spec.fingerprint, None
         self.save_manifest()
         self.log_event("job_skipped", spec.name, reason="up to date (fingerprint and checksums match)")
         return True

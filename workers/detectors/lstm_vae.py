@@ -20,7 +20,7 @@ from workers.detectors.keras_support import KerasDetector, Standardizer
 class LSTMVAE(KerasDetector):
     """VAE over windows (sequence_length, n_features): LSTM encoder -> latent -> LSTM decoder."""
 
-    defaults = {**KerasDetector.defaults, "sequence_length": 10, "latent_dim": 8, "lstm_units": 32}
+    defaults = {**KerasDetector.defaults, "sequence_length": 5, "latent_dim": 8, "lstm_units": 32}
     # Measured on 2 cores: 2048 windows per call scored ~1.5x faster than 8192
     # (the window batch and LSTM activations stay in cache).
     scoring_batch_rows = 2048
