@@ -31,6 +31,7 @@ class RunningJob:
         self.started = time.time()
         self.started_monotonic = time.monotonic()
         self.kill_reason: str | None = None
+        self.kill_detail: str | None = None    # who killed it and why, when not our own watchdog
         self.peak_rss_bytes = 0
         self.last_rss_bytes = 0
         self.progress: dict = {}

@@ -121,6 +121,7 @@ class RayJob(RunningJob):
             return int(ray.get(self.ref))
         except ray.exceptions.OutOfMemoryError as error:
             self.kill_reason = self.kill_reason or "memory"   # Ray's memory monitor killed it: oom_killed
+            self.kill_detail = f"by Ray's memory monitor: {' '.join(str(error).split())[:300]}"
             return self.record_ray_error(error, CANCELLED_STATUS)
         except ray.exceptions.RayError as error:
             status = CANCELLED_STATUS if self.kill_reason else LOST_WORKER_STATUS

@@ -266,7 +266,8 @@ class RunSession:
     def finish_job(self, job: RunningJob, returncode: int, pending: deque) -> None:
         outcome = classify_outcome(job.spec, returncode, job.kill_reason)
         if outcome.state is JobState.OOM_KILLED:
-            outcome.reason = f"{outcome.reason} (peak {job.peak_rss_bytes / 2**20:.0f} MB)"
+            outcome.reason = (f"oom_killed {job.kill_detail}" if job.kill_detail
+                              else f"{outcome.reason} (peak {job.peak_rss_bytes / 2**20:.0f} MB)")
         self.record_outcome(job, outcome)
         retry = self.retry_spec(job.spec, outcome)
         if retry is not None:
