@@ -6,6 +6,7 @@ tensorflow/keras. Nothing here imports those libraries.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -39,32 +40,69 @@ def module_source_digest(module_name: str, search_path: list[str] | tuple[str, .
 
     ``search_path``: extra folders (user detectors registered from a config file).
     """
+    origin = module_origin(module_name, search_path)
+    if origin is None:
+        raise ModuleNotFoundError(
+            f"cannot find module {module_name!r}; check the 'module:Class' entry and that the "
+            "module is importable (installed, or on PYTHONPATH)"
+        )
+    return hashlib.sha256(origin.read_bytes()).hexdigest()
+
+
+#: code every detector job runs besides its own module: a change to it reruns every detector
+JOB_RUNTIME_MODULES = ("workers.jobs", "workers.detectors.base", "workers.detectors.loading")
+#: detector modules import their helpers from here; those imports are followed
+PROJECT_PACKAGE = "workers"
+
+
+def job_fingerprint(name: str, entry: str, params: dict, dataset_fingerprint: str,
+                    search_path: list[str] | tuple[str, ...] = (), seed: int = 0) -> str:
+    """Fingerprint of one detector job (see module docstring)."""
+    module_name = entry.split(":", 1)[0]
+    modules = sorted(set(project_imports(module_name, search_path)) | set(JOB_RUNTIME_MODULES))
+    return fingerprint_of({
+        "name": name,
+        "entry": entry,
+        "params": params,
+        "seed": seed,
+        "dataset": dataset_fingerprint,
+        "source": module_source_digest(module_name, search_path),
+        "helpers": {module: module_source_digest(module) for module in modules if module != module_name},
+        "versions": library_versions(),
+    })
+
+
+def project_imports(module_name: str, search_path: list[str] | tuple[str, ...] = (),
+                    seen: set[str] | None = None) -> list[str]:
+    """``module_name`` and every ``workers.*`` module it imports, transitively, read with ``ast``
+    (not imported: the parent must not load scikit-learn or TensorFlow to fingerprint a job)."""
+    seen = set() if seen is None else seen
+    if module_name in seen:
+        return []
+    seen.add(module_name)
+    origin = module_origin(module_name, search_path)
+    if origin is None:
+        return [module_name]
+    tree = ast.parse(origin.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+                 else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+        for name in names:
+            if name.split(".")[0] == PROJECT_PACKAGE:
+                project_imports(name, search_path, seen)
+    return sorted(seen)
+
+
+def module_origin(module_name: str, search_path: list[str] | tuple[str, ...] = ()) -> Path | None:
     added = [folder for folder in search_path if folder not in sys.path]
     sys.path[:0] = added
     try:
         spec = importlib.util.find_spec(module_name)
-    except ModuleNotFoundError:
+    except (ModuleNotFoundError, ValueError):
         spec = None
     finally:
         for folder in added:
             sys.path.remove(folder)
     if spec is None or not spec.origin or not Path(spec.origin).is_file():
-        raise ModuleNotFoundError(
-            f"cannot find module {module_name!r}; check the 'module:Class' entry and that the "
-            "module is importable (installed, or on PYTHONPATH)"
-        )
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
-
-
-def job_fingerprint(name: str, entry: str, params: dict, dataset_fingerprint: str,
-                    search_path: list[str] | tuple[str, ...] = ()) -> str:
-    """Fingerprint of one detector job (see module docstring)."""
-    module_name = entry.split(":", 1)[0]
-    return fingerprint_of({
-        "name": name,
-        "entry": entry,
-        "params": params,
-        "dataset": dataset_fingerprint,
-        "source": module_source_digest(module_name, search_path),
-        "versions": library_versions(),
-    })
+        return None
+    return Path(spec.origin)

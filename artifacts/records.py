@@ -13,6 +13,14 @@ MANIFEST_SCHEMA_VERSION = 1
 PREPARE_JOB = "prepare"
 
 
+class KillReason(str, enum.Enum):
+    """Why the parent (or the cluster) killed a worker; decides its final state."""
+
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    INTERRUPT = "interrupt"
+
+
 class JobState(str, enum.Enum):
     """Lifecycle of a job; ``value`` is what files and tables show."""
 
@@ -32,7 +40,8 @@ class JobState(str, enum.Enum):
 
     @property
     def retryable(self) -> bool:
-        return self in (JobState.CRASHED, JobState.TIMED_OUT, JobState.OOM_KILLED)
+        """What --retries retries; an OOM kill is retried only by --on-oom shrink (on less data)."""
+        return self in (JobState.CRASHED, JobState.TIMED_OUT)
 
 
 def _from_dict(cls, data: dict):
@@ -122,6 +131,17 @@ class ManifestEntry:
         return JobState(self.state)
 
 
+def _manifest_entry(path, name: str, data: Any) -> ManifestEntry:
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the entry of job {name!r} is not a JSON object")
+    entry = _from_dict(ManifestEntry, data)
+    try:
+        JobState(entry.state)
+    except ValueError:
+        raise ValueError(f"{path}: job {name!r} has unknown state {entry.state!r}") from None
+    return entry
+
+
 @dataclass
 class Manifest:
     """``manifest.json``: the parent's record of every job; only the parent writes it."""
@@ -141,14 +161,17 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> "Manifest":
+        """Read and validate; ``ValueError`` names the file and what is wrong with it."""
         data = read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("jobs", {}), dict):
+            raise ValueError(f"{path} is not a manifest (expected a JSON object with a 'jobs' object)")
         version = data.get("schema_version")
         if version != MANIFEST_SCHEMA_VERSION:
             raise ValueError(
                 f"{path} has manifest schema {version}, this orchestrate reads {MANIFEST_SCHEMA_VERSION}; "
                 "use a new run directory (--run NAME) or delete the old one"
             )
-        jobs = {name: _from_dict(ManifestEntry, entry) for name, entry in data.get("jobs", {}).items()}
+        jobs = {name: _manifest_entry(path, name, entry) for name, entry in data.get("jobs", {}).items()}
         manifest = _from_dict(cls, {**data, "jobs": {}})
         manifest.jobs = jobs
         return manifest

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from artifacts.fingerprint import fingerprint_of, module_source_digest
+from artifacts.fingerprint import fingerprint_of, library_versions, module_source_digest
 
 #: kind -> (needs a path, module that loads it, one-line help)
 SOURCE_KINDS: dict[str, tuple[bool, str, str]] = {
@@ -25,7 +25,9 @@ SOURCE_KINDS: dict[str, tuple[bool, str, str]] = {
 
 #: modules every loader relies on: a change to any of them re-prepares the data
 SHARED_DATA_MODULES = ("workers.data.writer", "workers.data.tables", "workers.data.options",
-                       "workers.data.dataset")
+                       "workers.data.dataset", "workers.data.prepare")
+#: files of a data folder that can be data; anything else (a runs/ folder inside it, notes) is ignored
+DATA_SUFFIXES = {".dat", ".csv", ".parquet", ".rdata", ".npz", ".txt", ".tsv", ".gz"}
 
 
 class SourceError(ValueError):
@@ -52,6 +54,7 @@ class DataSource:
             "location": self.location,
             "options": self.options,
             "files": _file_stats(self.location),
+            "numpy": library_versions().get("numpy"),
             "loader": module_source_digest(self.loader_module),
             "shared": [module_source_digest(name) for name in SHARED_DATA_MODULES],
         })
@@ -85,5 +88,6 @@ def _file_stats(location: str | None) -> list:
     if location is None:
         return []
     path = Path(location)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
+                   and not p.name.startswith(".")) if path.is_dir() else [path]
     return [(p.name, (st := os.stat(p)).st_size, st.st_mtime_ns) for p in files]

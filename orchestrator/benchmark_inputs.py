@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from artifacts import JobPaths, Manifest, ManifestEntry, ResultRecord, RunPaths, read_events, read_json
+from artifacts import (ChecksumError, JobPaths, Manifest, ManifestEntry, ResultRecord, RunPaths, read_events,
+                       read_json, verify_files)
 from artifacts.records import PREPARE_JOB
 from orchestrator.metrics import TestLayout, build_layout
 
@@ -50,8 +51,8 @@ def load_run_inputs(paths: RunPaths) -> RunInputs:
             "there yet. Run 'orchestrate run' first, or pass the right run directory.")
     manifest = Manifest.load(paths.manifest)
     meta = load_dataset_meta(paths)
-    labels = np.load(paths.dataset.array("test_labels"), allow_pickle=False)
-    test_meta = np.load(paths.dataset.array("test_meta"), allow_pickle=False)
+    labels = _load_dataset_array(paths, "test_labels")
+    test_meta = _load_dataset_array(paths, "test_meta")
     layout = build_layout(labels, test_meta, meta["onset"], meta.get("sampling_minutes", 1.0))
     return RunInputs(paths, manifest, meta, layout, list_detectors(manifest))
 
@@ -68,6 +69,15 @@ def load_dataset_meta(paths: RunPaths) -> dict:
     if "onset" not in meta:
         raise BenchmarkError(f"{paths.dataset.meta} has no 'onset'; re-prepare the dataset (orchestrate run --force).")
     return meta
+
+
+def _load_dataset_array(paths: RunPaths, name: str) -> np.ndarray:
+    path = paths.dataset.array(name)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise BenchmarkError(f"{path} cannot be read ({error}); it is truncated or corrupted. Delete "
+                             f"{paths.dataset.root} and rerun 'orchestrate run' to prepare the data again.") from None
 
 
 def list_detectors(manifest: Manifest) -> list[str]:
@@ -92,14 +102,37 @@ def describe_failure(entry: ManifestEntry, job: JobPaths, paths: RunPaths) -> st
     return f"state {entry.state}, no reason recorded; see {job.stderr.relative_to(paths.root)} in the run directory"
 
 
-def load_predictions(job: JobPaths, n_rows: int) -> Predictions:
-    """Scores, alarms and threshold of one finished job; ``PredictionError`` names the bad file."""
+def load_predictions(job: JobPaths, n_rows: int, dataset_fingerprint: str | None = None) -> Predictions:
+    """Scores, alarms and threshold of one finished job; ``PredictionError`` names the bad file.
+
+    Predictions count only if their ``result.json`` was made on this dataset and their
+    checksums verify: a detector left from a run on other data is a None row, never mixed in.
+    """
+    check_result_record(job, dataset_fingerprint)
     scores = _load_vector(job.scores, n_rows, job.name)
     alarms = _load_vector(job.alarms, n_rows, job.name)
     if not np.all(np.isfinite(scores)):
         bad = int(np.count_nonzero(~np.isfinite(scores)))
         raise PredictionError(f"{job.scores} has {bad} NaN/inf score(s); rerun {job.name} with --force")
     return Predictions(scores=scores, alarms=alarms.astype(bool), threshold=_load_threshold(job))
+
+
+def check_result_record(job: JobPaths, dataset_fingerprint: str | None) -> None:
+    try:
+        record = ResultRecord.load(job.result)
+    except (OSError, ValueError, TypeError) as error:
+        raise PredictionError(f"{job.result} is missing or unreadable ({error}); rerun {job.name}") from None
+    made_on = (record.extra or {}).get("dataset_fingerprint")
+    if dataset_fingerprint is not None and made_on != dataset_fingerprint:
+        raise PredictionError(
+            f"stale: {job.name} was trained on another dataset (fingerprint {made_on}, this run's data is "
+            f"{dataset_fingerprint}); include it in 'orchestrate run --only ...' to retrain it on this data")
+    wanted = {name: digest for name, digest in record.files.items()
+              if name in (job.scores.name, job.alarms.name)}
+    try:
+        verify_files(job.root, wanted)
+    except ChecksumError as error:
+        raise PredictionError(f"{error}; rerun {job.name} to recompute its predictions") from None
 
 
 def _load_vector(path: Path, n_rows: int, name: str) -> np.ndarray:

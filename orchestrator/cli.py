@@ -84,7 +84,7 @@ def cli() -> None:
               help="Kill a worker after this many seconds (default: no limit).")
 @click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True,
               help="Retries for a crashed or timed-out worker.")
-@click.option("--executor", type=click.Choice([e for e in EXECUTORS if e != "ray"] + ["ray"]), default="subprocess",
+@click.option("--executor", type=click.Choice(EXECUTORS), default="subprocess",
               show_default=True, help="subprocess: a fresh process per detector; inline: all in this process "
                                       "(debugging, the notebook's way); ray: a Ray cluster.")
 @click.option("--ray-address", default=None, help="Ray cluster address ('auto' joins a running cluster).")
@@ -122,6 +122,8 @@ def run_command(select_all, only, skip, data, size, data_options, profile, confi
     """
     from orchestrator.runner import InputError, RunOptions, execute_run
 
+    if ray_address is not None and executor != "ray":
+        raise click.UsageError("--ray-address needs --executor ray")
     if size is not None:
         if not data.startswith("synthetic"):
             raise click.UsageError("--size applies to --data synthetic only; use --data-option for other sources")

@@ -51,8 +51,12 @@ def load_config(path: str | Path | None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist; check --config") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} cannot be read ({error}); it must be a UTF-8 TOML file") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    if not isinstance(data.get("detectors", {}), dict):
+        raise ConfigError(f"config file {path}: 'detectors' must be tables like [detectors.PCA_SVM]")
     unknown = sorted(set(data) - {"detectors"})
     if unknown:
         raise ConfigError(f"config file {path}: unknown top-level key(s) {unknown}; only [detectors.NAME] tables are read")

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from artifacts import JobSpec
+from artifacts.records import KillReason
 from orchestrator.supervise import signal_group, spawn_worker, tree_rss_bytes
 
 EXECUTORS = ("subprocess", "inline", "ray")
@@ -59,7 +60,7 @@ class RunningJob:
 
 
 #: seconds between SIGTERM and SIGKILL; short for memory, where every second counts
-GRACE_S = {"memory": 1.0, "timeout": 5.0, "interrupt": 5.0}
+GRACE_S = {KillReason.MEMORY: 1.0, KillReason.TIMEOUT: 5.0, KillReason.INTERRUPT: 5.0}
 
 
 class SubprocessJob(RunningJob):

@@ -27,6 +27,8 @@ BASE_BYTES = {"numpy": 80 << 20, "sklearn": 200 << 20, "tensorflow": 800 << 20}
 #: bytes of worker memory per byte of (float32) training data, before any history exists
 DATA_FACTOR = {"numpy": 2.0, "sklearn": 4.0, "tensorflow": 3.0}
 SAMPLE_EVERY_S = 0.5
+#: below this no worker can do anything useful
+MIN_BUDGET_BYTES = 300 * 2**20
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 2**10, "m": 1e6, "mb": 1e6, "mib": 2**20,
@@ -203,10 +205,10 @@ class MemoryPolicy:
 
 def check_budget(budget_bytes: int | None) -> None:
     """A budget below the smallest possible worker can never run anything: say so up front."""
-    if budget_bytes is not None and budget_bytes < BASE_BYTES["numpy"]:
+    if budget_bytes is not None and budget_bytes < MIN_BUDGET_BYTES:
         raise ValueError(
-            f"--memory-budget {mb(budget_bytes)} is below the smallest worker (about {mb(BASE_BYTES['numpy'])}: "
-            f"a Python interpreter with numpy); give at least 500MB, or 2GB for the TensorFlow detectors"
+            f"--memory-budget {mb(budget_bytes)} is below the smallest useful budget ({mb(MIN_BUDGET_BYTES)}: "
+            f"a Python worker with numpy and the data); give at least 300MB, or 2GB for the TensorFlow detectors"
         )
 
 

@@ -60,7 +60,7 @@ def build_plan(run: RunPaths, source: DataSource, config: Config, selected: list
     specs, frameworks, hints = [], {}, {}
     for info in selected:
         params = config.params(info.name, profile)
-        fingerprint = job_fingerprint(info.name, info.entry, params, data_fp, config.python_path)
+        fingerprint = job_fingerprint(info.name, info.entry, params, data_fp, config.python_path, seed)
         spec = _spec(run, info.name, "detector", info.entry, params, fingerprint, seed,
                      output_dir=str(run.job(info.name).root))
         spec.python_path = list(config.python_path)

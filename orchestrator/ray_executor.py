@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artifacts import JobPaths, JobSpec, RunPaths, atomic_write_bytes
+from artifacts.records import KillReason
 from orchestrator.executors import ExecutorUnavailable, RunningJob
 from orchestrator.supervise import worker_environment
 
@@ -120,7 +121,7 @@ class RayJob(RunningJob):
         try:
             return int(ray.get(self.ref))
         except ray.exceptions.OutOfMemoryError as error:
-            self.kill_reason = self.kill_reason or "memory"   # Ray's memory monitor killed it: oom_killed
+            self.kill_reason = self.kill_reason or KillReason.MEMORY   # Ray's memory monitor killed it: oom_killed
             self.kill_detail = f"by Ray's memory monitor: {' '.join(str(error).split())[:300]}"
             return self.record_ray_error(error, CANCELLED_STATUS)
         except ray.exceptions.RayError as error:
@@ -204,7 +205,7 @@ class RayExecutor:
         """Cancel whatever still runs (an interrupted run), then leave Ray (stopping a local one)."""
         for job in self.jobs:
             if job.poll() is None:
-                job.kill("interrupt")
+                job.kill(KillReason.INTERRUPT)
         for job in self.jobs:
             job.wait()
         self.jobs.clear()

@@ -130,7 +130,7 @@ def predictions_or_reason(inputs: RunInputs, name: str,
     if not succeeded(entry):
         return None, describe_failure(entry, job, inputs.paths)
     try:
-        return load_predictions(job, inputs.layout.n_rows), None
+        return load_predictions(job, inputs.layout.n_rows, inputs.meta.get("fingerprint")), None
     except PredictionError as error:
         return None, f"predictions unusable: {error}"
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from artifacts import JobPaths, JobSpec, JobState, Manifest, RunPaths, append_event, read_events
-from artifacts.records import PREPARE_JOB
+from artifacts import JobPaths, JobSpec, JobState, Manifest, RunPaths, append_event, read_events, read_json
+from artifacts.records import PREPARE_JOB, KillReason
 from artifacts.sources import SourceError, parse_source
 from orchestrator.config import ConfigError, load_config
 from orchestrator.executors import ExecutorUnavailable, RunningJob, make_executor
@@ -22,11 +24,13 @@ from orchestrator.lock import RunLock, RunLockedError
 from orchestrator.memory import MemoryPolicy, check_budget
 from orchestrator.plan import Plan, PlanError, build_plan, select_detectors
 from orchestrator.progress import make_display
-from orchestrator.signals import Interrupted, InterruptGuard
-from orchestrator.supervise import Outcome, classify_outcome, read_result, verify_result
+from orchestrator.signals import Interrupted, InterruptGuard, signals_deferred
+from orchestrator.supervise import (Outcome, classify_outcome, kill_stale_worker_group, read_result, verify_result,
+                                   with_project_on_path)
 
 POLL_INTERVAL_S = 0.2
-INPUT_ERROR_TYPES = {"DataError", "SourceError"}
+#: exception types a worker raises for the user's own input (data, parameters): exit code 2
+INPUT_ERROR_TYPES = ("DataError", "SourceError", "ParameterError")
 
 
 class InputError(Exception):
@@ -65,17 +69,36 @@ class RunReport:
     interrupted: bool = False
     benchmark: Any = None
     report_error: str | None = None
+    input_errors: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
+        if self.input_errors:
+            return 2
         states = [self.manifest.jobs[name].job_state for name in self.selected]
         return 0 if all(state.succeeded for state in states) else 1
 
 
 def execute_run(options: RunOptions) -> RunReport:
     """Run the selected detectors; raises ``InputError`` (exit 2) for bad options or data."""
+    run, plan = plan_run(options)
+    try:
+        with RunLock(run.lock), InterruptGuard() as guard:
+            report = run_session(run, options, plan, guard)
+            if options.report and not report.interrupted:
+                try:
+                    attach_benchmark(report, options)
+                except Interrupted:   # Ctrl-C while the report is built: results are saved, say 130
+                    report.interrupted = True
+    except (RunLockedError, ExecutorUnavailable) as error:
+        raise InputError(str(error)) from None
+    return report
+
+
+def plan_run(options: RunOptions) -> tuple[RunPaths, Plan]:
+    """Validate every option and input that can be checked before a worker starts."""
     try:
         source = parse_source(options.data, options.data_options)
         config = load_config(options.config)
@@ -83,38 +106,70 @@ def execute_run(options: RunOptions) -> RunReport:
                                     only=options.only, skip=options.skip)
         check_budget(options.memory_budget_bytes)
         run = RunPaths.at(options.run_dir)
-        run.root.mkdir(parents=True, exist_ok=True)
-        plan = build_plan(run, source, config, selected, profile=options.profile, seed=options.seed)
+        create_run_directory(run)
+        return run, build_plan(run, source, config, selected, profile=options.profile, seed=options.seed)
     except (SourceError, ConfigError, PlanError, ModuleNotFoundError, ValueError) as error:
         raise InputError(str(error)) from None
+
+
+def create_run_directory(run: RunPaths) -> None:
     try:
-        with RunLock(run.lock), InterruptGuard() as guard:
-            try:
-                session = RunSession(run, options, plan, guard)
-            except Interrupted:   # Ctrl-C while an executor starts (Ray takes seconds): nothing ran yet
-                return RunReport(run, Manifest.load_or_new(run.manifest, run.name), plan.names, interrupted=True)
-            report = session.execute()
-    except (RunLockedError, ExecutorUnavailable) as error:
-        raise InputError(str(error)) from None
-    if options.report and not report.interrupted:
-        attach_benchmark(report, options)
-    return report
+        run.root.mkdir(parents=True, exist_ok=True)
+        probe = run.root / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise InputError(f"cannot use {run.root} as the run directory ({error.strerror or error}); "
+                         "choose a writable place with --runs-dir DIR or --run NAME") from None
+
+
+def run_session(run: RunPaths, options: RunOptions, plan: Plan, guard: InterruptGuard) -> RunReport:
+    try:
+        session = RunSession(run, options, plan, guard)
+    except Interrupted:   # Ctrl-C while an executor starts (Ray takes seconds): nothing ran yet
+        return RunReport(run, load_manifest(run), plan.names, interrupted=True)
+    return session.execute()
+
+
+def load_manifest(run: RunPaths) -> Manifest:
+    """The run's manifest; a corrupt one is moved aside (results on disk are the truth) and replaced."""
+    try:
+        return Manifest.load_or_new(run.manifest, run.name)
+    except ValueError as error:
+        aside = run.manifest.with_name(f"manifest.json.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(run.manifest, aside)
+        print(f"warning: {error}. Moved it to {aside.name}; finished jobs are recognised from their "
+              "result.json files and are not retrained.", file=sys.stderr)
+        return Manifest(run=run.name)
+
+
+@dataclass
+class BenchmarkSummary:
+    """What ``metrics.json`` says: metric records, failed detectors, the ones that succeeded."""
+
+    records: list[dict]
+    failures: list[dict]
+    succeeded: list[str]
 
 
 def attach_benchmark(report: RunReport, options: RunOptions) -> None:
-    """Build the benchmark when at least one detector succeeded; never fail the run for it."""
+    """Build the benchmark when at least one detector succeeded; never fail the run for it.
+
+    It is built by ``orchestrate report`` in a child process: the same code, but matplotlib
+    and the metric arrays never enter the long-lived parent (which stays under 100 MB).
+    """
     if not any(report.manifest.jobs[name].job_state.succeeded for name in report.selected):
         report.report_error = "no detector succeeded, so there is no benchmark to build"
         return
-    try:
-        from orchestrator.report import build_benchmark
-    except ImportError as error:
-        report.report_error = f"benchmark unavailable: {error}"
+    command = [sys.executable, "-m", "orchestrator", "report", str(report.run.root),
+               "--k-consecutive", str(options.k_consecutive)]
+    result = subprocess.run(command, capture_output=True, text=True, env=with_project_on_path(dict(os.environ)))
+    if result.returncode != 0:
+        report.report_error = f"building the benchmark failed: {result.stderr.strip()[-2000:]}"
         return
-    try:
-        report.benchmark = build_benchmark(report.run, k_consecutive=options.k_consecutive)
-    except Exception as error:   # the run's results are saved; a report problem must not hide them
-        report.report_error = f"building the benchmark failed: {type(error).__name__}: {error}"
+    metrics = read_json(report.run.benchmark_file("metrics.json"))
+    report.benchmark = BenchmarkSummary(metrics.get("records", []), metrics.get("failures", []),
+                                        metrics.get("succeeded", []))
 
 
 class RunSession:
@@ -122,19 +177,20 @@ class RunSession:
 
     def __init__(self, run: RunPaths, options: RunOptions, plan: Plan, guard: InterruptGuard) -> None:
         self.run, self.options, self.plan, self.guard = run, options, plan, guard
-        self.manifest = Manifest.load_or_new(run.manifest, run.name)
+        self.manifest = load_manifest(run)
         self.memory = MemoryPolicy.create(options, run, plan)
         self.executor = make_executor(options.executor, run=run, memory=self.memory, **options.executor_options)
         self.display = make_display(options.progress, [PREPARE_JOB, *plan.names])
         self.events_offset = run.events.stat().st_size if run.events.exists() else 0
         self.running: dict[str, RunningJob] = {}
+        self.session_attempts: dict[str, int] = {}   # --retries counts attempts of this run only
 
     # ---- top level -----------------------------------------------------------------
     def execute(self) -> RunReport:
         report = RunReport(self.run, self.manifest, self.plan.names)
-        self.mark_stale_running_as_interrupted()
-        self.record_settings()
         try:
+            self.mark_stale_running_as_interrupted()
+            self.record_settings()
             if self.ensure_dataset():
                 self.run_jobs(self.plan.detectors)
             else:
@@ -143,16 +199,25 @@ class RunSession:
             self.guard.shield()
             self.interrupt_all(interrupt)
             report.interrupted = True
+        except BaseException:
+            # Any other failure of the parent itself: never leave workers unsupervised
+            # (in a notebook the process lives on after this exception).
+            self.guard.shield()
+            self.stop_running(KillReason.INTERRUPT)
+            raise
         finally:
             self.save_manifest()
             self.display.close()
             self.executor.close()
+        report.input_errors = self.input_errors()
         return report
 
     def mark_stale_running_as_interrupted(self) -> None:
         """A previous orchestrator died (SIGKILL, power loss) while these were running."""
         for name, entry in self.manifest.jobs.items():
             if entry.job_state is JobState.RUNNING:
+                if entry.pid:
+                    kill_stale_worker_group(entry.pid)   # helpers a SIGKILLed worker left behind
                 entry.state = JobState.INTERRUPTED.value
                 entry.reason = "interrupted: the previous orchestrator died while this job ran"
         self.save_manifest()
@@ -228,9 +293,11 @@ class RunSession:
         entry.degraded = None if spec.train_fraction >= 1 else {"train_fraction": spec.train_fraction}
         self.save_manifest()
         self.log_event("job_started", spec.name, attempt=spec.attempt, threads=spec.threads)
-        job = self.executor.start(spec)
+        self.session_attempts[spec.name] = self.session_attempts.get(spec.name, 0) + 1
+        with signals_deferred(self.executor.parallel):   # a Ctrl-C here must not orphan the new worker
+            job = self.executor.start(spec)
+            self.running[spec.name] = job
         entry.pid = job.pid
-        self.running[spec.name] = job
         self.save_manifest()
 
     def supervise_running(self, pending: deque) -> None:
@@ -250,7 +317,7 @@ class RunSession:
         if victim is not None:
             self.log_event("job_over_memory", victim.spec.name, rss_bytes=victim.last_rss_bytes,
                            budget_bytes=self.memory.budget_bytes)
-            victim.kill("memory")
+            victim.kill(KillReason.MEMORY)
 
     def watch(self, job: RunningJob) -> None:
         """Watchdog: memory samples and limits, timeouts."""
@@ -259,9 +326,9 @@ class RunSession:
         limit = job.spec.memory_limit_bytes
         if limit and rss > limit:
             self.log_event("job_over_memory", job.spec.name, rss_bytes=rss, limit_bytes=limit)
-            job.kill("memory")
+            job.kill(KillReason.MEMORY)
         elif self.options.timeout_s and job.elapsed() > self.options.timeout_s:
-            job.kill("timeout")
+            job.kill(KillReason.TIMEOUT)
 
     def finish_job(self, job: RunningJob, returncode: int, pending: deque) -> None:
         outcome = classify_outcome(job.spec, returncode, job.kill_reason)
@@ -292,23 +359,33 @@ class RunSession:
         if shrunk is not None:
             self.log_event("job_shrunk", spec.name, train_fraction=shrunk.train_fraction)
             return shrunk
-        if outcome.state.retryable and entry.attempts <= self.options.retries:
+        if outcome.state.retryable and self.session_attempts.get(spec.name, 0) <= self.options.retries:
             return spec
         return None
 
     def interrupt_all(self, interrupt: Interrupted) -> None:
         """Terminate every worker group, mark them interrupted; the next run resumes."""
         self.log_event("run_interrupted", None, signal=interrupt.signum)
-        for job in self.running.values():
-            job.kill("interrupt")
-        for job in self.running.values():
-            job.wait()
+        self.stop_running(KillReason.INTERRUPT)
         for name, entry in self.manifest.jobs.items():
             if entry.job_state is JobState.RUNNING:
                 entry.state = JobState.INTERRUPTED.value
                 entry.reason = "interrupted: the orchestrator was stopped (Ctrl-C/SIGTERM); rerun to resume"
                 entry.ended = time.time()
+
+    def stop_running(self, reason: str) -> None:
+        """Kill every running worker (TERM, then KILL after the grace period) and wait for them."""
+        for job in self.running.values():
+            job.kill(reason)
+        for job in self.running.values():
+            job.wait()
         self.running.clear()
+
+    def input_errors(self) -> list[str]:
+        """Reasons of detectors that failed because of what the user gave (e.g. an unknown parameter)."""
+        return [f"{name}: {entry.reason}" for name, entry in self.manifest.jobs.items()
+                if name in self.plan.names and entry.job_state is JobState.FAILED
+                and any(f"failed: {kind}:" in (entry.reason or "") for kind in INPUT_ERROR_TYPES)]
 
     # ---- helpers -------------------------------------------------------------------
     def max_workers(self) -> int:
@@ -352,7 +429,6 @@ def prepare_job_folder(spec: JobSpec) -> None:
         elif output.exists():
             output.unlink()
     spec.save(paths.job_json)
-    header = f"\n===== attempt {spec.attempt} at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode()
-    for log in (paths.stdout, paths.stderr):
-        with open(log, "ab") as handle:
-            handle.write(header)
+    for log in (paths.stdout, paths.stderr):   # keep the previous attempt's log; the tail is this attempt's
+        if log.exists() and log.stat().st_size:
+            os.replace(log, log.with_name(log.name + ".previous"))

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import signal
+from contextlib import contextmanager
 from types import FrameType
+from typing import Iterator
 
 
 class Interrupted(KeyboardInterrupt):
@@ -41,3 +43,19 @@ class InterruptGuard:
     @staticmethod
     def _raise(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(signum)
+
+
+@contextmanager
+def signals_deferred(active: bool = True) -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block ends (e.g. between spawning a worker and recording it).
+
+    A child spawned meanwhile inherits the blocked mask; the worker unblocks it first thing.
+    """
+    if not active:
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, InterruptGuard.HANDLED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from artifacts import ChecksumError, JobPaths, JobSpec, JobState, ResultRecord, verify_files
+from artifacts.records import KillReason
 
 STDERR_TAIL_LINES = 15
 
@@ -106,28 +107,43 @@ class Outcome:
 def classify_outcome(spec: JobSpec, returncode: int | None, kill_reason: str | None = None) -> Outcome:
     """Turn how a worker ended into a job state and a human reason.
 
-    ``kill_reason`` is why *we* killed it ("timeout", "memory", "interrupt").
-    A result is trusted only if it parses, says ok, matches the fingerprint and
-    every checksum verifies; a worker that died after writing predictions but
-    before ``result.json`` is a crash, and its partial files are not used.
+    A result that parses, says ok, matches the fingerprint and verifies is ok, whatever
+    else happened (a kill that came just after it was written, a crash at interpreter
+    exit): resume would trust it anyway. Otherwise ``kill_reason`` (why *we* killed it:
+    a ``KillReason``) decides, then the result and the exit status. A
+    worker that died after writing predictions but before ``result.json`` is a crash,
+    and its partial files are not used.
     """
     paths = JobPaths(Path(spec.job_dir))
-    if kill_reason == "timeout":
-        return Outcome(JobState.TIMED_OUT, "timed out: killed after the --timeout limit")
-    if kill_reason == "memory":
-        return Outcome(JobState.OOM_KILLED, "oom_killed: the watchdog killed it above its memory limit")
-    if kill_reason == "interrupt":
-        return Outcome(JobState.INTERRUPTED, "interrupted: the orchestrator was stopped (Ctrl-C/SIGTERM)")
     record, problem = read_result(paths)
+    if record is not None and record.ok and verify_result(spec, record) is None:
+        return Outcome(JobState.OK, None, record)
+    if kill_reason in KILL_OUTCOMES:
+        return Outcome(*KILL_OUTCOMES[kill_reason])
     if record is not None and not record.ok:
         error = record.error or {}
         return Outcome(JobState.FAILED, f"failed: {error.get('type', 'Error')}: {error.get('message', '')}", record)
     if record is not None and returncode == 0:
-        verdict = verify_result(spec, record)
-        if verdict is None:
-            return Outcome(JobState.OK, None, record)
-        return Outcome(JobState.CRASHED, f"crashed: {verdict}", record)
+        return Outcome(JobState.CRASHED, f"crashed: {verify_result(spec, record)}", record)
     return Outcome(JobState.CRASHED, describe_crash(paths, returncode, problem))
+
+
+KILL_OUTCOMES = {
+    KillReason.TIMEOUT: (JobState.TIMED_OUT, "timed out: killed after the --timeout limit"),
+    KillReason.MEMORY: (JobState.OOM_KILLED, "oom_killed: the watchdog killed it above its memory limit"),
+    KillReason.INTERRUPT: (JobState.INTERRUPTED, "interrupted: the orchestrator was stopped (Ctrl-C/SIGTERM)"),
+}
+
+
+def kill_stale_worker_group(pgid: int) -> None:
+    """SIGKILL what is left of a dead run's worker group (its helpers), if it is still ours."""
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if os.getpgid(process.pid) == pgid and "workers" in " ".join(process.info["cmdline"] or []):
+                signal_group(pgid, signal.SIGKILL)
+                return
+        except (ProcessLookupError, psutil.Error, OSError):
+            continue
 
 
 def describe_crash(paths: JobPaths, returncode: int | None, problem: str | None) -> str:

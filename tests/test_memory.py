@@ -62,7 +62,7 @@ def test_on_oom_shrink_retries_on_half_the_rows_and_records_the_degradation(tmp_
 def test_a_budget_smaller_than_any_worker_is_a_clear_usage_error(orchestrate):
     result = orchestrate("run", "--all", "--memory-budget", "20MB")
     assert result.returncode == 2
-    assert "below the smallest worker" in " ".join(result.stderr.split())
+    assert "below the smallest useful budget" in " ".join(result.stderr.split())
 
 
 @pytest.mark.slow

@@ -13,8 +13,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m workers <job_dir>", file=sys.stderr)
         return 2
-    from workers.runtime import enable_crash_tracebacks
+    from workers.runtime import enable_crash_tracebacks, unblock_stop_signals
 
+    unblock_stop_signals()
     enable_crash_tracebacks()
     from artifacts import JobPaths, JobSpec
     from workers.runtime import die_with_parent

@@ -90,9 +90,9 @@ def _train_and_score(spec: JobSpec, paths: JobPaths, events: Path, started: floa
     from workers.detectors.loading import build_detector
 
     timer = Timer()
-    data = open_prepared(DatasetPaths(Path(spec.run_dir) / "dataset"))
+    data = open_prepared(RunPaths(Path(spec.run_dir)).dataset)
     train, train_groups = select_runs(data.train, data.train_groups, spec.train_fraction)
-    detector = build_detector(spec.entry, spec.params)
+    detector = build_detector(spec.entry, spec.params, seed=spec.seed)
     detector.set_progress_callback(lambda **fields: append_event(events, "progress", job=spec.name, **fields))
     with timer.measure("fit"):
         detector.fit(train, groups=train_groups, X_valid=data.valid, groups_valid=data.valid_groups)
@@ -100,8 +100,9 @@ def _train_and_score(spec: JobSpec, paths: JobPaths, events: Path, started: floa
         written = detector.save(paths.model_dir)
     with timer.measure("score"):
         scores, statistics = score_in_blocks(detector, data.test, data.test_groups)
+    check_scores(scores, spec.name)
     atomic_save_npy(paths.scores, scores.astype(np.float64))
-    atomic_save_npy(paths.alarms, (scores > detector.threshold_).astype(np.int8))
+    atomic_save_npy(paths.alarms, detector.alarms_from_scores(scores))
     for name, values in statistics.items():
         atomic_save_npy(paths.statistic(name), values)
     outputs = [f"model/{name}" for name in written] + [paths.scores.name, paths.alarms.name]
@@ -110,8 +111,17 @@ def _train_and_score(spec: JobSpec, paths: JobPaths, events: Path, started: floa
     rows = {"train": int(len(train)), "valid": int(len(data.valid)), "test": int(len(data.test))}
     record = _ok_record(spec, started, timer, files, rows)
     record.threshold = float(detector.threshold_)
-    record.extra = {"train_fraction": spec.train_fraction, "params": detector.get_params()}
+    record.extra = {"train_fraction": spec.train_fraction, "params": detector.get_params(),
+                    "dataset_fingerprint": data.meta.get("fingerprint")}
     return record
+
+
+def check_scores(scores: np.ndarray, name: str) -> None:
+    """NaN/inf scores would be trusted forever by resume: fail the job instead."""
+    bad = int(np.count_nonzero(~np.isfinite(scores)))
+    if bad:
+        raise ValueError(f"{name} returned {bad} NaN/inf score(s) out of {len(scores)}; the model diverged "
+                         "or the data has values it cannot handle. Check its parameters and rerun.")
 
 
 def score_in_blocks(detector, X, groups) -> tuple[np.ndarray, dict[str, np.ndarray]]:

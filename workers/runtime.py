@@ -12,6 +12,11 @@ import time
 _PR_SET_PDEATHSIG = 1
 
 
+def unblock_stop_signals() -> None:
+    """The parent spawns workers with SIGINT/SIGTERM blocked (so none is orphaned); undo that here."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def enable_crash_tracebacks() -> None:
     """faulthandler on stderr: a segfault still leaves a Python traceback in stderr.log."""
     faulthandler.enable(file=sys.stderr, all_threads=True)

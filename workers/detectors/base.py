@@ -18,6 +18,10 @@ class NotFittedError(RuntimeError):
     """A detector was asked to score before ``fit``."""
 
 
+class ParameterError(TypeError):
+    """A parameter name the detector does not have (from a profile or the user's config)."""
+
+
 class Detector:
     """Base class. Subclasses set ``defaults`` and implement ``_fit`` and ``_score``.
 
@@ -31,7 +35,7 @@ class Detector:
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            raise TypeError(
+            raise ParameterError(
                 f"{type(self).__name__} has no parameter {', '.join(map(repr, unknown))}; "
                 f"its parameters are: {', '.join(sorted(self.defaults))}"
             )
@@ -79,7 +83,11 @@ class Detector:
 
     def predict(self, X, *, groups=None) -> np.ndarray:
         """0/1 alarm per row, ndarray of shape (n_rows,) of int8."""
-        return (self.decision_function(X, groups=groups) > self.threshold_).astype(np.int8)
+        return self.alarms_from_scores(self.decision_function(X, groups=groups))
+
+    def alarms_from_scores(self, scores: np.ndarray) -> np.ndarray:
+        """The one place a score becomes an alarm: above ``threshold_``."""
+        return (np.asarray(scores) > self.threshold_).astype(np.int8)
 
     def statistics(self, X, *, groups=None) -> dict[str, np.ndarray]:
         """Extra per-row statistics worth saving (e.g. T2 and SPE); none by default."""

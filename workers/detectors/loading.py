@@ -22,5 +22,9 @@ def import_detector_class(entry: str) -> type[Detector]:
     return cls
 
 
-def build_detector(entry: str, params: dict[str, Any]) -> Detector:
-    return import_detector_class(entry)(**params)
+def build_detector(entry: str, params: dict[str, Any], seed: int | None = None) -> Detector:
+    """Instantiate; the run's ``--seed`` becomes ``random_state`` unless the parameters set one."""
+    cls = import_detector_class(entry)
+    if seed is not None and "random_state" in cls.defaults and "random_state" not in params:
+        params = {**params, "random_state": seed}
+    return cls(**params)
