@@ -5,6 +5,7 @@ and decide whether ``dataset/`` is up to date without running a worker.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,16 @@ SOURCE_KINDS: dict[str, tuple[bool, str, str]] = {
     "csv": (True, "workers.data.tabular", "your own process data as one CSV file"),
     "parquet": (True, "workers.data.tabular", "your own process data as one Parquet file"),
     "npz": (True, "workers.data.tabular", "your own process data as one .npz file"),
+    "simulate": (False, "workers.data.simulate", "real TEP simulator (tep-studio, optional extra [simulate]); generated runs are cached"),
 }
 
 
 #: modules every loader relies on: a change to any of them re-prepares the data
 SHARED_DATA_MODULES = ("workers.data.writer", "workers.data.tables", "workers.data.options",
                        "workers.data.dataset", "workers.data.prepare")
+#: packages whose version changes what a loader produces (reader or simulator)
+SOURCE_PACKAGES = {"simulate": ("tep-studio",), "rieth": ("pandas", "pyarrow", "pyreadr"),
+                   "csv": ("pandas",), "parquet": ("pandas", "pyarrow")}
 #: files of a data folder that can be data; anything else (a runs/ folder inside it, notes) is ignored
 DATA_SUFFIXES = {".dat", ".csv", ".parquet", ".rdata", ".npz", ".txt", ".tsv", ".gz"}
 
@@ -55,6 +60,7 @@ class DataSource:
             "options": self.options,
             "files": _file_stats(self.location),
             "numpy": library_versions().get("numpy"),
+            "packages": {name: _version(name) for name in SOURCE_PACKAGES.get(self.kind, ())},
             "loader": module_source_digest(self.loader_module),
             "shared": [module_source_digest(name) for name in SHARED_DATA_MODULES],
         })
@@ -88,6 +94,26 @@ def _file_stats(location: str | None) -> list:
     if location is None:
         return []
     path = Path(location)
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
-                   and not p.name.startswith(".")) if path.is_dir() else [path]
+    files = sorted(data_files_under(path)) if path.is_dir() else [path]
     return [(p.name, (st := os.stat(p)).st_size, st.st_mtime_ns) for p in files]
+
+
+def data_files_under(folder: Path) -> list[Path]:
+    """Files that can be data; run directories (a runs/ folder kept inside the data folder) and
+    hidden folders are skipped, so a run never changes the fingerprint of its own source."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        if "manifest.json" in files and root != str(folder):
+            dirs[:] = []
+            continue
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root) / f for f in files
+                  if not f.startswith(".") and Path(f).suffix.lower() in DATA_SUFFIXES]
+    return found
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -22,38 +22,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.supervise import tree_rss_bytes  # noqa: E402  (needs ROOT on sys.path)
+from sampling import TreePeak  # noqa: E402  (benchmarks/sampling.py, next to this script)
 
 EXECUTORS = ("subprocess", "inline", "ray")
 MB = 2**20
-
-
-class TreePeak:
-    """Samples the RSS of process ``pid`` plus its descendants in a thread; keeps the peak."""
-
-    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
-        self.pid, self.interval_s, self.peak = pid, interval_s, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> "TreePeak":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.peak = max(self.peak, tree_rss_bytes(self.pid))
 
 
 def run_command(executor: str, selection: list[str], size: str) -> list[str]:
@@ -72,7 +50,7 @@ def measure(executor: str, selection: list[str], size: str, folder: Path) -> dic
             returncode = process.wait()
     wall_s = time.perf_counter() - started
     jobs = json.loads((folder / "runs" / "default" / "manifest.json").read_text())["jobs"]
-    return {"executor": executor, "exit": returncode, "wall_s": wall_s, "peak_mb": peak.peak / MB,
+    return {"executor": executor, "exit": returncode, "wall_s": wall_s, "peak_mb": peak.peak_bytes / MB,
             "ok": sum(entry["state"] == "ok" for entry in jobs.values()), "jobs": len(jobs),
             "job_s": sum(entry.get("duration_s") or 0.0 for entry in jobs.values())}
 

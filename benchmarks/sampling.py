@@ -49,9 +49,11 @@ def own_rss(pid: int) -> int:
 
 
 class TreePeak:
-    """``with TreePeak() as peak:`` samples this process and its children in a thread."""
+    """``with TreePeak(pid) as peak:`` samples a process and its descendants in a thread
+    (this process when ``pid`` is None); ``peak.peak_bytes`` is the highest sum seen."""
 
-    def __init__(self, interval_s: float = 0.05) -> None:
+    def __init__(self, pid: int | None = None, interval_s: float = 0.05) -> None:
+        self.pid = pid
         self.interval_s = interval_s
         self.peak_bytes = 0
         self._stop = threading.Event()
@@ -68,6 +70,7 @@ class TreePeak:
     def _sample(self) -> None:
         import os
 
+        pid = self.pid if self.pid is not None else os.getpid()
         while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, tree_rss_bytes(os.getpid()))
+            self.peak_bytes = max(self.peak_bytes, tree_rss_bytes(pid))
             self._stop.wait(self.interval_s)

@@ -214,13 +214,13 @@ def collect_warnings(d: Diagnosis) -> list[str]:
                         f"reinstall with: {d.executable} -m pip install 'scikit-learn>=1.4'")
     if not d.tensorflow.ok:
         warnings.append(f"TensorFlow does not import ({d.tensorflow.error}): LSTM_VAE, VAE_T2 and PCA_AE will "
-                        "fail; install it with: pip install 'orchestrate[tf]', or leave them out with "
+                        "fail; install it with: pip install -e '.[tf]' (in the orchestrate checkout), or leave them out with "
                         "--skip LSTM_VAE,VAE_T2,PCA_AE")
     if d.disk_free_bytes < LOW_DISK_BYTES:
         warnings.append(f"only {gib(d.disk_free_bytes)} free on {d.disk_path}: a full benchmark needs a few "
                         "hundred MB; choose another folder with --runs-dir")
     if d.gpus and not d.tensorflow.ok:
-        warnings.append(f"{len(d.gpus)} GPU(s) found but TensorFlow does not import: install 'orchestrate[gpu]'")
+        warnings.append(f"{len(d.gpus)} GPU(s) found but TensorFlow does not import: install the [gpu] extra: pip install -e '.[gpu]'")
     return warnings
 
 

@@ -32,7 +32,7 @@ try:
 except ImportError as missing:   # an optional extra: say how to get it, exit 2
     raise ExecutorUnavailable(
         f"--executor ray needs Ray, which is not importable here ({missing}); "
-        "install it with: pip install 'orchestrate[ray]'  (or choose --executor subprocess)"
+        "install it with: pip install -e '.[ray]' in the orchestrate checkout, or choose --executor subprocess"
     ) from None
 
 #: exit status reported for a Ray worker that died without a result: Ray does not

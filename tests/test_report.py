@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from artifacts import Manifest, ManifestEntry, ResultRecord, RunPaths, atomic_save_npy
+from artifacts.checksums import digest_tree
 from orchestrator.benchmark_inputs import BenchmarkError
 from orchestrator.metrics import FAULT_METRICS, MEAN_METRICS, POOLED_METRICS
 from orchestrator.report import build_benchmark, records_to_dataframe
@@ -60,8 +61,10 @@ def save_predictions(paths: RunPaths, name: str) -> None:
     job = paths.job(name)
     atomic_save_npy(job.scores, scores)
     atomic_save_npy(job.alarms, (scores > threshold).astype(np.int8))
-    ResultRecord(name=name, status="ok", fingerprint="f", started=0.0, ended=1.0,
-                 threshold=threshold).save(job.result)
+    files = digest_tree(job.root, [job.scores.name, job.alarms.name])
+    dataset_fingerprint = json.loads(paths.dataset.meta.read_text())["fingerprint"]
+    ResultRecord(name=name, status="ok", fingerprint="f", started=0.0, ended=1.0, threshold=threshold,
+                 files=files, extra={"dataset_fingerprint": dataset_fingerprint}).save(job.result)
 
 
 def write_memory_samples(paths: RunPaths) -> None:

@@ -29,7 +29,7 @@ def import_optional(module: str, purpose: str) -> Any:
     except ImportError as error:
         package = module.split(".")[0]
         raise DataError(f"reading {purpose} needs the Python package {package!r}: "
-                        f"pip install 'orchestrate[{_PACKAGES[module]}]' (or pip install {package})") from error
+                        f"pip install -e '.[{_PACKAGES[module]}]' in the orchestrate checkout (or pip install {package})") from error
 
 
 def table_format(path: Path) -> str:
