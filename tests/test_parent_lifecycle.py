@@ -1,11 +1,9 @@
 """The parent's own life: Ctrl-C, SIGKILL, a second orchestrator, usage errors, import hygiene."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
