@@ -35,7 +35,7 @@ from artifacts import DatasetPaths
 from workers.data.dataset import TEP_VARIABLES, LoadedData
 from workers.data.errors import DataError
 from workers.data.options import check_option_names, count_option, select_faults
-from workers.data.writer import Chunk, ChunkedSource, write_prepared_chunks
+from workers.data.writer import Chunk, ChunkedSource, load_chunks, write_prepared_chunks
 
 SOURCE = "simulate"
 SAMPLING_MINUTES = 3.0
@@ -252,14 +252,4 @@ def load(location: str | None, options: dict, seed: int = 0) -> LoadedData:
     ``if __name__ == "__main__":`` guard (a spawned child imports the main module again)."""
     plan = plan_simulation(options, seed)
     with open_pool(plan.workers) as pool:
-        source = describe_source(plan, pool)
-        splits = {split: list(source.read_chunks(split)) for split in ("train", "valid", "test")}
-    test = splits["test"]
-    return LoadedData(
-        train=np.concatenate([c.X for c in splits["train"]]), train_groups=np.concatenate([c.groups for c in splits["train"]]),
-        valid=np.concatenate([c.X for c in splits["valid"]]), valid_groups=np.concatenate([c.groups for c in splits["valid"]]),
-        test=np.concatenate([c.X for c in test]), test_groups=np.concatenate([c.groups for c in test]),
-        test_labels=np.concatenate([c.labels for c in test]), test_meta=np.concatenate([c.meta for c in test]),
-        variables=source.variables, onset=source.onset, sampling_minutes=source.sampling_minutes,
-        source=source.source, notes=source.notes, details=source.details,
-    )
+        return load_chunks(describe_source(plan, pool))

@@ -20,7 +20,7 @@ import numpy as np
 from artifacts import DatasetPaths
 from workers.data.dataset import TEP_VARIABLES, LoadedData
 from workers.data.errors import DataError
-from workers.data.writer import Chunk, ChunkedSource, write_prepared_chunks
+from workers.data.writer import Chunk, ChunkedSource, load_chunks, write_prepared_chunks
 
 ONSET = 160
 SAMPLING_MINUTES = 3.0
@@ -226,13 +226,4 @@ def prepare(location: str | None, options: dict, out: DatasetPaths, fingerprint:
 def load(location: str | None, options: dict, seed: int = 0) -> LoadedData:
     """The same rows as ``prepare`` writes, in memory (for tests, benchmarks and notebooks)."""
     _, source = describe(options, seed)
-    splits = {split: list(source.read_chunks(split)) for split in ("train", "valid", "test")}
-    test = splits["test"]
-    return LoadedData(
-        train=np.concatenate([c.X for c in splits["train"]]), train_groups=np.concatenate([c.groups for c in splits["train"]]),
-        valid=np.concatenate([c.X for c in splits["valid"]]), valid_groups=np.concatenate([c.groups for c in splits["valid"]]),
-        test=np.concatenate([c.X for c in test]), test_groups=np.concatenate([c.groups for c in test]),
-        test_labels=np.concatenate([c.labels for c in test]), test_meta=np.concatenate([c.meta for c in test]),
-        variables=source.variables, onset=source.onset, sampling_minutes=source.sampling_minutes,
-        source=source.source, notes=source.notes, details=source.details,
-    )
+    return load_chunks(source)

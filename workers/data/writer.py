@@ -223,6 +223,21 @@ class NpyAppender:
         self.temp.unlink(missing_ok=True)
 
 
+def load_chunks(source: ChunkedSource) -> LoadedData:
+    """Every chunk of every split concatenated in memory: the rows ``write_prepared_chunks`` would
+    write, unstandardized (for tests, benchmarks and notebooks)."""
+    splits = {split: list(source.read_chunks(split)) for split in SPLITS}
+    test = splits["test"]
+    return LoadedData(
+        train=np.concatenate([c.X for c in splits["train"]]), train_groups=np.concatenate([c.groups for c in splits["train"]]),
+        valid=np.concatenate([c.X for c in splits["valid"]]), valid_groups=np.concatenate([c.groups for c in splits["valid"]]),
+        test=np.concatenate([c.X for c in test]), test_groups=np.concatenate([c.groups for c in test]),
+        test_labels=np.concatenate([c.labels for c in test]), test_meta=np.concatenate([c.meta for c in test]),
+        variables=source.variables, onset=source.onset, sampling_minutes=source.sampling_minutes,
+        source=source.source, notes=source.notes, details=source.details,
+    )
+
+
 def write_prepared_chunks(source: ChunkedSource, out: DatasetPaths, fingerprint: str) -> dict:
     """Like ``write_prepared`` for a source read chunk by chunk: train statistics first, then every
     split standardized as it streams. Peak memory is a few chunks, whatever the file size."""
