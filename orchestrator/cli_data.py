@@ -137,7 +137,7 @@ def download_command(dataset: str, dest: Path, base_url: str, timeout: float) ->
     Files already in DEST and intact are kept; run it again after a failure to resume.
 
     \b
-    Example:
+    Examples:
       orchestrate data download braatz --dest ~/data/braatz
       orchestrate run --all --data braatz:~/data/braatz
     """

@@ -94,7 +94,8 @@ def test_usage_errors_exit_2_with_a_clear_message(orchestrate, args, message):
 
 
 def test_every_command_help_has_examples(orchestrate):
-    for command in ((), ("run",), ("status",), ("report",), ("list",)):
+    for command in ((), ("run",), ("status",), ("report",), ("list",), ("doctor",), ("data",),
+                    ("data", "inspect"), ("data", "download")):
         result = orchestrate(*command, "--help")
         assert result.returncode == 0 and "Examples:" in result.stdout, command
 
