@@ -83,3 +83,19 @@ def test_measured_history_improves_the_next_estimate(tmp_path, orchestrate, cach
 @pytest.mark.parametrize("text, expected", [("4GB", 4_000_000_000), ("512MiB", 512 * 2**20), ("1.5g", 1_500_000_000)])
 def test_parse_size_reads_common_units(text, expected):
     assert parse_size(text) == expected
+
+
+def test_tensorflow_jobs_get_gpus_round_robin_and_others_none(tmp_path, monkeypatch):
+    """No GPU here: the device list comes from CUDA_VISIBLE_DEVICES, as on a box whose admin set it."""
+    from orchestrator.memory import detect_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert detect_gpus() == ["2", "3"]
+    run = RunPaths.at(tmp_path)
+    policy = MemoryPolicy(None, "fail", run, detect_gpus(), {"LSTM_VAE": "tensorflow", "VAE_T2": "tensorflow",
+                                                             "PCA_AE": "tensorflow", "PCA_SVM": "sklearn"})
+    specs = {name: JobSpec(name, "detector", "m:C", {}, "", "", "", "f") for name in policy.frameworks}
+    assert [policy.gpu_for(specs[n]) for n in ("LSTM_VAE", "VAE_T2", "PCA_AE")] == ["2", "3", "2"]
+    assert policy.gpu_for(specs["PCA_SVM"]) == ""   # scikit-learn workers see no GPU
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert detect_gpus() == []
