@@ -129,8 +129,9 @@ def score_in_blocks(detector, X, groups) -> tuple[np.ndarray, dict[str, np.ndarr
     scores, statistics = [], {}
     for start, stop in block_bounds(groups, SCORE_BLOCK_ROWS):
         block, block_groups = np.asarray(X[start:stop]), np.asarray(groups[start:stop])
-        scores.append(detector.decision_function(block, groups=block_groups))
-        for name, values in detector.statistics(block, groups=block_groups).items():
+        block_scores, block_statistics = detector.score_with_statistics(block, groups=block_groups)
+        scores.append(block_scores)
+        for name, values in block_statistics.items():
             statistics.setdefault(name, []).append(np.asarray(values))
     return np.concatenate(scores), {name: np.concatenate(parts) for name, parts in statistics.items()}
 

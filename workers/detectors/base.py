@@ -93,6 +93,14 @@ class Detector:
         """Extra per-row statistics worth saving (e.g. T2 and SPE); none by default."""
         return {}
 
+    def score_with_statistics(self, X, *, groups=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(decision_function(X), statistics(X))`` — what a worker saves for the test rows.
+
+        A detector whose score is computed from its statistics overrides this, so its
+        model runs over the rows once instead of twice.
+        """
+        return self.decision_function(X, groups=groups), self.statistics(X, groups=groups)
+
     # ---- persistence ----------------------------------------------------------------
     def save(self, directory: str | Path) -> list[str]:
         """Save into ``directory``; returns the file names written (relative)."""

@@ -283,3 +283,8 @@ class CombinedStatisticsDetector(KerasDetector):
         """The raw statistics per row (before scaling), each ndarray of shape (n_rows,)."""
         self._check_fitted()
         return self._raw_statistics(self._check_input(X, "X"), groups)
+
+    def score_with_statistics(self, X, *, groups=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Score and raw statistics from one pass of the Keras model over the rows."""
+        raw = self.statistics(X, groups=groups)
+        return np.asarray(combine_statistics(raw, self.scales_), dtype=np.float64).reshape(-1), raw

@@ -99,18 +99,27 @@ class PCAT2SPE(Detector):
 
     def statistics(self, X, *, groups=None) -> dict[str, np.ndarray]:
         """Hotelling T2 and SPE per row, each ndarray of shape (n_rows,)."""
-        self._check_fitted()
-        X = self._check_input(X, "X")
-        t2, spe = zip(*self._statistics_blocks(X))
-        return {"t2": np.concatenate(t2).astype(np.float64), "spe": np.concatenate(spe).astype(np.float64)}
+        return self.score_with_statistics(X, groups=groups)[1]
 
     def _score(self, X, *, groups) -> np.ndarray:
+        return self._score_and_statistics(X)[0]
+
+    def score_with_statistics(self, X, *, groups=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Score, T2 and SPE from one pass over the rows."""
+        self._check_fitted()
+        return self._score_and_statistics(self._check_input(X, "X"))
+
+    def _score_and_statistics(self, X) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         scores = np.empty(X.shape[0], dtype=np.float64)
+        t2_parts, spe_parts = [], []
         start = 0
         for t2, spe in self._statistics_blocks(X):
             scores[start:start + len(t2)] = np.maximum(t2 / self.t2_limit_, spe / self.spe_limit_)
             start += len(t2)
-        return scores
+            t2_parts.append(t2)
+            spe_parts.append(spe)
+        return scores, {"t2": np.concatenate(t2_parts).astype(np.float64),
+                        "spe": np.concatenate(spe_parts).astype(np.float64)}
 
     def _theoretical_threshold(self) -> float:
         return 1.0
