@@ -10,7 +10,6 @@ has about ``--rows`` rows (generated into a temporary folder from the synthetic 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.supervise import tree_rss_bytes  # noqa: E402
+from sampling import run_sampled  # noqa: E402  (benchmarks/sampling.py, next to this script)
 
 PREPARE = ("import sys; from artifacts import DatasetPaths; from workers.data.prepare import prepare_dataset; "
            "prepare_dataset(sys.argv[1], sys.argv[2] or None, __import__('json').loads(sys.argv[3]), "
@@ -29,15 +28,10 @@ MB = 1 << 20
 
 def measure_prepare(kind: str, location: str, options: str, out: Path) -> tuple[float, int]:
     """Seconds and peak tree RSS (bytes) of one preparation in a fresh interpreter."""
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", PREPARE, kind, location, options, str(out)], cwd=ROOT)
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, tree_rss_bytes(process.pid))
-        time.sleep(0.02)
-    if process.returncode != 0:
-        raise SystemExit(f"preparing {kind}:{location} failed with exit status {process.returncode}")
-    return time.perf_counter() - start, peak
+    result = run_sampled([sys.executable, "-c", PREPARE, kind, location, options, str(out)], ROOT, interval_s=0.02)
+    if result.returncode != 0:
+        raise SystemExit(f"preparing {kind}:{location} failed with exit status {result.returncode}")
+    return result.seconds, result.peak_tree_bytes
 
 
 def write_rieth_csv(folder: Path, rows: int) -> int:

@@ -19,7 +19,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from orchestrator.supervise import thread_environment  # noqa: E402  (after the path: runs from a checkout)
+from sampling import run_sampled  # noqa: E402  (benchmarks/sampling.py, next to this script)
 
 FIT_LIMIT_S = 60.0
 RSS_LIMIT_MB = 1536.0
@@ -67,6 +69,7 @@ def run_child(name: str, directory: Path, profile: str) -> dict:
     start = time.perf_counter()
     scores = detector.decision_function(test)
     score_s = time.perf_counter() - start
+    labels = labels[:len(scores)]   # the test set is tiled (or cut) to --test-rows
     head = scores[:len(labels)]
     return {"fit_s": fit_s, "score_s": score_s, "rows_per_s": len(test) / score_s,
             "auc": float(roc_auc_score(labels > 0, head)),
@@ -74,34 +77,21 @@ def run_child(name: str, directory: Path, profile: str) -> dict:
 
 
 def child_environment(threads: int) -> dict:
-    env = dict(os.environ)
-    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        env[key] = str(threads)
-    env["TF_NUM_INTEROP_THREADS"] = "1"
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env["PYTHONWARNINGS"] = "ignore"
-    return env
+    return {**os.environ, **thread_environment(threads), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
 
 
 def measure_detector(name: str, directory: Path, profile: str, threads: int) -> dict:
-    """Spawn the worker, sample its RSS every 50 ms, return its report + peak RSS."""
-    import psutil
+    """Run the child, sampling its process tree's RSS; return its report + peak RSS."""
     command = [sys.executable, __file__, "--child", name, str(directory), "--profile", profile]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=child_environment(threads), cwd=ROOT)
-    watched, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            tree = [watched, *watched.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    stdout, stderr = process.communicate()
-    if process.returncode != 0:
-        return {"error": f"exit {process.returncode}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"}
-    report = json.loads(stdout.strip().splitlines()[-1])
-    report["peak_rss_mb"] = peak / 2**20
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        result = run_sampled(command, ROOT, interval_s=0.05, stdout=stdout, stderr=stderr,
+                             env=child_environment(threads))
+        stdout.seek(0), stderr.seek(0)
+        out, err = stdout.read().strip(), stderr.read().strip()
+    if result.returncode != 0:
+        return {"error": f"exit {result.returncode}: {err.splitlines()[-1] if err else ''}"}
+    report = json.loads(out.splitlines()[-1])
+    report["peak_rss_mb"] = result.peak_tree_bytes / 2**20
     return report
 
 

@@ -24,18 +24,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from artifacts import JobSpec  # noqa: E402  (after the path: runs from a checkout)
 from orchestrator.supervise import worker_environment  # noqa: E402
+from sampling import run_sampled  # noqa: E402  (benchmarks/sampling.py, next to this script)
 
 PARENT_TARGET_MB = 100
 START_TARGET_S = 0.3
@@ -50,36 +49,18 @@ PROBE_MODULE = "{imports}\nimport os\nprint('first line', flush=True)\nos._exit(
 
 
 # ---- (a) the parent's memory ---------------------------------------------------------------
-def sample_peak_rss(process: subprocess.Popen, interval_s: float = 0.01) -> int:
-    """Peak RSS of ``process`` itself (not its children) until it exits."""
-    me, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, me.memory_info().rss)
-        except psutil.Error:
-            break   # exited between poll and read
-        time.sleep(interval_s)
-    return peak
-
-
 def measure_parent_run(workdir: Path, only: str, size: str) -> tuple[int, float]:
     """(peak RSS of the orchestrator in bytes, wall seconds) of one fresh run in ``workdir``."""
     command = [sys.executable, "-m", "orchestrator", "run", "--only", only, "--size", size,
                "--progress", "quiet", "--runs-dir", str(workdir / "runs")]
     env = {**os.environ, "ORCHESTRATE_CACHE_DIR": str(workdir / "cache"), "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr_lines: list[bytes] = []
-    # Drain stderr on a thread so a chatty run never blocks on a full pipe while we sample.
-    drain = threading.Thread(target=lambda: stderr_lines.extend(process.stderr), daemon=True)
-    drain.start()
-    peak = sample_peak_rss(process)
-    process.wait()
-    drain.join()
-    if process.returncode != 0:
-        tail = b"".join(stderr_lines[-10:]).decode(errors="replace")
-        raise SystemExit(f"'{' '.join(command)}' exited {process.returncode}:\n{tail}")
-    return peak, time.perf_counter() - start
+    with tempfile.TemporaryFile() as stderr:
+        result = run_sampled(command, workdir, interval_s=0.01, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        stderr.seek(0)
+        tail = stderr.read().decode(errors="replace").splitlines()[-10:]
+    if result.returncode != 0:
+        raise SystemExit(f"'{' '.join(command)}' exited {result.returncode}:\n" + "\n".join(tail))
+    return result.peak_parent_bytes, result.seconds
 
 
 # ---- (b) a worker's start ------------------------------------------------------------------

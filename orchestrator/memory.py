@@ -74,6 +74,10 @@ class MemoryPolicy:
         self.budget_bytes = budget_bytes
         self.frameworks = frameworks
         self.hints = hints or {}
+        # Admission asks for estimates several times a second: read the history file once,
+        # and meta.json only when it changes.
+        self.history = load_history()
+        self._shape_cache: tuple[int, tuple[int, int]] | None = None
         self.on_oom = on_oom
         self.run = run
         self.gpus = gpus
@@ -97,7 +101,7 @@ class MemoryPolicy:
         framework = self.framework(spec)
         rows, features = self.training_shape(spec)
         base = BASE_BYTES.get(framework, BASE_BYTES["numpy"])
-        measured = load_history().get(history_key(spec))
+        measured = self.history.get(history_key(spec))
         if measured and measured["rows"] > 0:
             per_row = max(0, measured["peak_bytes"] - base) / measured["rows"]
             return int(base + per_row * rows)
@@ -115,11 +119,19 @@ class MemoryPolicy:
         return max(running.values(), key=lambda job: job.last_rss_bytes - self.estimate_bytes(job.spec))
 
     def training_shape(self, spec: JobSpec) -> tuple[int, int]:
+        rows, features = self.prepared_training_shape()
+        return int(rows * spec.train_fraction), features
+
+    def prepared_training_shape(self) -> tuple[int, int]:
+        """(rows, features) of ``dataset/train.npy`` from ``meta.json``; (0, 0) before it exists."""
         try:
-            shape = read_json(self.run.dataset.meta)["shapes"]["train"]
+            stamp = self.run.dataset.meta.stat().st_mtime_ns
+            if self._shape_cache is None or self._shape_cache[0] != stamp:
+                shape = read_json(self.run.dataset.meta)["shapes"]["train"]
+                self._shape_cache = (stamp, (int(shape[0]), int(shape[1])))
         except (OSError, KeyError, ValueError):
             return 0, 0
-        return int(shape[0] * spec.train_fraction), int(shape[1])
+        return self._shape_cache[1]
 
     def admit(self, spec: JobSpec, running: dict) -> Admission:
         """Start ``spec`` only if its estimate fits the budget next to the running jobs."""
@@ -171,9 +183,10 @@ class MemoryPolicy:
         if state is not JobState.OK or not peak_bytes or spec.kind != "detector":
             return
         rows, features = self.training_shape(spec)
-        history = load_history()
-        history[history_key(spec)] = {"detector": spec.name, "rows": rows, "features": features,
-                                      "peak_bytes": int(peak_bytes), "framework": self.framework(spec)}
+        entry = {"detector": spec.name, "rows": rows, "features": features,
+                 "peak_bytes": int(peak_bytes), "framework": self.framework(spec)}
+        self.history[history_key(spec)] = entry
+        history = {**load_history(), history_key(spec): entry}   # keep what other runs wrote meanwhile
         try:
             atomic_write_json(history_path(), history)
         except OSError:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from artifacts import Manifest, RunPaths
+from orchestrator.report_sections import describe_degraded
 
 
 def status_rows(manifest: Manifest) -> list[dict]:
@@ -11,7 +12,7 @@ def status_rows(manifest: Manifest) -> list[dict]:
             "job": name, "state": entry.state, "attempts": entry.attempts,
             "duration": f"{entry.duration_s:.1f} s" if entry.duration_s is not None else "",
             "peak RSS": f"{entry.peak_rss_bytes / 2**20:,.0f} MB" if entry.peak_rss_bytes else "",
-            "degraded": ", ".join(f"{k}={v:.3g}" for k, v in (entry.degraded or {}).items()),
+            "degraded": describe_degraded(entry.degraded),
             "reason": entry.reason or "",
         })
     return rows

@@ -21,18 +21,22 @@ STDERR_TAIL_LINES = 15
 
 def worker_environment(spec: JobSpec, base: dict[str, str] | None = None) -> dict[str, str]:
     """The child's environment, set in one place: threads, GPUs, quiet TensorFlow."""
-    env = dict(os.environ if base is None else base)
-    threads = str(max(1, spec.threads))
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                 "VECLIB_MAXIMUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        env[name] = threads
-    env["TF_NUM_INTEROP_THREADS"] = str(min(2, max(1, spec.threads)))
+    env = {**(os.environ if base is None else base), **thread_environment(spec.threads)}
     env["TF_CPP_MIN_LOG_LEVEL"] = env.get("TF_CPP_MIN_LOG_LEVEL", "2")   # log noise stays in stderr.log
     env["PYTHONFAULTHANDLER"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     if spec.cuda_visible_devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = spec.cuda_visible_devices
     return with_project_on_path(env)
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Thread-pool sizes of BLAS/OpenMP and TensorFlow for a process given ``threads`` cores."""
+    count = max(1, threads)
+    env = {name: str(count) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                         "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "TF_NUM_INTRAOP_THREADS")}
+    env["TF_NUM_INTEROP_THREADS"] = str(min(2, count))
+    return env
 
 
 def with_project_on_path(env: dict[str, str]) -> dict[str, str]:
@@ -116,7 +120,8 @@ def classify_outcome(spec: JobSpec, returncode: int | None, kill_reason: str | N
     """
     paths = JobPaths(Path(spec.job_dir))
     record, problem = read_result(paths)
-    if record is not None and record.ok and verify_result(spec, record) is None:
+    verdict = verify_result(spec, record) if record is not None and record.ok else None
+    if record is not None and record.ok and verdict is None:
         return Outcome(JobState.OK, None, record)
     if kill_reason in KILL_OUTCOMES:
         return Outcome(*KILL_OUTCOMES[kill_reason])
@@ -124,7 +129,7 @@ def classify_outcome(spec: JobSpec, returncode: int | None, kill_reason: str | N
         error = record.error or {}
         return Outcome(JobState.FAILED, f"failed: {error.get('type', 'Error')}: {error.get('message', '')}", record)
     if record is not None and returncode == 0:
-        return Outcome(JobState.CRASHED, f"crashed: {verify_result(spec, record)}", record)
+        return Outcome(JobState.CRASHED, f"crashed: {verdict}", record)
     return Outcome(JobState.CRASHED, describe_crash(paths, returncode, problem))
 
 
