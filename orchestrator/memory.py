@@ -22,11 +22,16 @@ from artifacts.records import ManifestEntry
 DEFAULT_BUDGET_FRACTION = 0.7
 #: an OOM-shrunk job never trains on less than this fraction of the training rows
 SHRINK_FLOOR = 1 / 16
+#: ...and its batch (detectors that have ``batch_size``) is halved with it, not below this
+MIN_SHRUNK_BATCH = 32
 #: resident memory of a worker before it touches data: interpreter + imports
 BASE_BYTES = {"numpy": 80 << 20, "sklearn": 200 << 20, "tensorflow": 800 << 20}
 #: bytes of worker memory per byte of (float32) training data, before any history exists
 DATA_FACTOR = {"numpy": 2.0, "sklearn": 4.0, "tensorflow": 3.0}
 SAMPLE_EVERY_S = 0.5
+#: duration assumed before a job has history, only to order the start: TensorFlow training takes
+#: minutes at full size, the classical detectors seconds
+PRIOR_SECONDS = {"tensorflow": 60.0, "sklearn": 5.0, "numpy": 1.0}
 #: below this no worker can do anything useful
 MIN_BUDGET_BYTES = 300 * 2**20
 
@@ -109,6 +114,24 @@ class MemoryPolicy:
             return self.hints[spec.name]
         return int(base + DATA_FACTOR.get(framework, 2.0) * rows * features * 4)
 
+    def expected_seconds(self, spec: JobSpec) -> float | None:
+        """Duration expected from measured history, scaled by training rows; None before any history."""
+        measured = self.history.get(history_key(spec))
+        if not measured or "seconds" not in measured or measured["rows"] <= 0:
+            return None
+        rows, _ = self.training_shape(spec)
+        return measured["seconds"] * max(rows, 1) / measured["rows"]
+
+    def longest_first(self, specs: list[JobSpec]) -> list[JobSpec]:
+        """Start order: the longest expected job first, so it overlaps the short ones instead of
+        running alone at the end (on 2 cores, LSTM_VAE takes ~3/4 of a full run). Jobs without
+        history count as their framework's usual duration; ties keep the registry order."""
+        def expected(spec: JobSpec) -> float:
+            seconds = self.expected_seconds(spec)
+            return PRIOR_SECONDS.get(self.framework(spec), 1.0) if seconds is None else seconds
+
+        return sorted(specs, key=lambda spec: -expected(spec))
+
     def over_budget(self, running: dict) -> RunningJobLike | None:
         """The job to kill when all workers together exceed the budget: the one furthest above its estimate."""
         if self.budget_bytes is None or not running:
@@ -178,13 +201,16 @@ class MemoryPolicy:
         with open(self.run.memory_samples, "a", encoding="utf-8") as handle:
             handle.write(line)
 
-    def record_peak(self, spec: JobSpec, peak_bytes: int | None, state: JobState) -> None:
-        """Remember the measured peak of a finished job, for later estimates."""
+    def record_measurement(self, spec: JobSpec, peak_bytes: int | None, seconds: float | None,
+                           state: JobState) -> None:
+        """Remember the measured peak and duration of a finished job, for later estimates and ordering."""
         if state is not JobState.OK or not peak_bytes or spec.kind != "detector":
             return
         rows, features = self.training_shape(spec)
         entry = {"detector": spec.name, "rows": rows, "features": features,
                  "peak_bytes": int(peak_bytes), "framework": self.framework(spec)}
+        if seconds is not None:
+            entry["seconds"] = round(float(seconds), 3)
         self.history[history_key(spec)] = entry
         history = {**load_history(), history_key(spec): entry}   # keep what other runs wrote meanwhile
         try:
@@ -204,6 +230,9 @@ class MemoryPolicy:
             return None
         shrunk = copy.deepcopy(spec)
         shrunk.train_fraction = spec.train_fraction / 2
+        batch = spec.params.get("batch_size")
+        if isinstance(batch, int) and batch > MIN_SHRUNK_BATCH:   # a Keras batch's activations scale with it
+            shrunk.params["batch_size"] = max(MIN_SHRUNK_BATCH, batch // 2)
         return shrunk
 
     # ---- GPUs ------------------------------------------------------------------------
@@ -214,6 +243,16 @@ class MemoryPolicy:
         gpu = self.gpus[self._gpu_turn % len(self.gpus)]
         self._gpu_turn += 1
         return gpu
+
+
+def degradation(spec: JobSpec, planned: JobSpec) -> dict[str, Any] | None:
+    """What an OOM shrink changed against the plan, e.g. ``{"train_fraction": 0.5, "batch_size": 256}``."""
+    degraded: dict[str, Any] = {}
+    if spec.train_fraction < 1:
+        degraded["train_fraction"] = spec.train_fraction
+    if spec.params.get("batch_size") != planned.params.get("batch_size"):
+        degraded["batch_size"] = spec.params.get("batch_size")
+    return degraded or None
 
 
 def check_budget(budget_bytes: int | None) -> None:

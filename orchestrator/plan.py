@@ -46,6 +46,10 @@ class Plan:
     def names(self) -> list[str]:
         return [spec.name for spec in self.detectors]
 
+    def spec(self, name: str) -> JobSpec:
+        """The planned spec of a job (before any OOM shrink changed a copy of it)."""
+        return next(spec for spec in [self.prepare, *self.detectors] if spec.name == name)
+
 
 def dataset_fingerprint(source: DataSource, seed: int) -> str:
     return fingerprint_of({"source": source.fingerprint(), "seed": seed})

@@ -36,13 +36,16 @@ def format_bytes(value: int | None) -> str:
 
 
 def describe_degraded(degraded: dict | None) -> str:
-    """E.g. ``{"train_fraction": 0.5}`` -> "trained on 50% of training runs"."""
+    """E.g. ``{"train_fraction": 0.5, "batch_size": 256}`` -> "trained on 50% of training runs; batch size 256"
+    (the fraction first: the manifest stores the keys sorted)."""
     if not degraded:
         return ""
     parts = []
-    for key, value in sorted(degraded.items()):
+    for key, value in sorted(degraded.items(), key=lambda item: (item[0] != "train_fraction", item[0])):
         if key == "train_fraction":
             parts.append(f"trained on {float(value):.0%} of training runs")
+        elif key == "batch_size":
+            parts.append(f"batch size {value}")
         else:
             parts.append(f"{key}={value}")
     return "; ".join(parts)

@@ -18,7 +18,7 @@ from artifacts.sources import SourceError, parse_source
 from orchestrator.config import ConfigError, load_config
 from orchestrator.executors import ExecutorUnavailable, RunningJob, make_executor
 from orchestrator.lock import RunLock, RunLockedError
-from orchestrator.memory import MemoryPolicy, check_budget
+from orchestrator.memory import MemoryPolicy, check_budget, degradation
 from orchestrator.plan import Plan, PlanError, build_plan, select_detectors
 from orchestrator.progress import make_display
 from orchestrator.run_files import (InputError, attach_benchmark, create_run_directory, is_up_to_date,
@@ -194,7 +194,7 @@ class RunSession:
     # ---- scheduling ----------------------------------------------------------------
     def run_jobs(self, specs: list[JobSpec], force: bool | None = None) -> None:
         force = self.options.force if force is None else force
-        pending = deque(spec for spec in specs if not self.skip_if_up_to_date(spec, force))
+        pending = deque(self.memory.longest_first([spec for spec in specs if not self.skip_if_up_to_date(spec, force)]))
         while pending or self.running:
             self.start_admissible(pending)
             self.supervise_running(pending)
@@ -213,14 +213,17 @@ class RunSession:
         return True
 
     def start_admissible(self, pending: deque) -> None:
-        while pending and len(self.running) < self.max_workers():
-            spec = pending[0]
+        """Start pending jobs in order while workers are free; one that does not fit the budget
+        waits, and smaller ones behind it may start (every job ends, so none waits forever)."""
+        for spec in list(pending):
+            if len(self.running) >= self.max_workers():
+                return
             decision = self.memory.admit(spec, self.running)
             if not decision.start:
                 if decision.message:
                     self.log_event("job_waiting", spec.name, reason=decision.message)
-                return
-            pending.popleft()
+                continue
+            pending.remove(spec)
             self.start_job(spec, decision.limit_bytes, len(pending))
 
     def start_job(self, spec: JobSpec, limit_bytes: int | None, still_pending: int) -> None:
@@ -232,7 +235,7 @@ class RunSession:
         prepare_job_folder(spec)
         entry.state, entry.fingerprint, entry.attempts = JobState.RUNNING.value, spec.fingerprint, spec.attempt
         entry.started, entry.ended, entry.reason, entry.pid, entry.files = time.time(), None, None, None, {}
-        entry.degraded = None if spec.train_fraction >= 1 else {"train_fraction": spec.train_fraction}
+        entry.degraded = degradation(spec, self.plan.spec(spec.name))
         self.save_manifest()
         self.log_event("job_started", spec.name, attempt=spec.attempt, threads=spec.threads)
         self.session_attempts[spec.name] = self.session_attempts.get(spec.name, 0) + 1
@@ -290,7 +293,7 @@ class RunSession:
         entry.peak_rss_bytes = job.peak_rss_bytes or entry.peak_rss_bytes
         entry.files = outcome.record.files if outcome.record and outcome.state is JobState.OK else {}
         self.save_manifest()
-        self.memory.record_peak(job.spec, entry.peak_rss_bytes, outcome.state)
+        self.memory.record_measurement(job.spec, entry.peak_rss_bytes, entry.duration_s, outcome.state)
         self.log_event("job_ended", job.spec.name, state=outcome.state.value, reason=outcome.reason,
                        duration_s=entry.duration_s, peak_rss_bytes=entry.peak_rss_bytes)
 

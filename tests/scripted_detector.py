@@ -28,7 +28,7 @@ class ScriptedDetector(Detector):
     """
 
     defaults = {**Detector.defaults, "mode": "ok", "when": "fit", "sleep_s": 60.0, "allocate_mb": 200, "allocate_per_row_kb": 0,
-                "steps": 4, "step_s": 0.3, "marker": ""}
+                "steps": 4, "step_s": 0.3, "marker": "", "batch_size": None}
 
     def _fit(self, X, *, groups, X_valid, groups_valid) -> None:
         if self.mode not in MODES:

@@ -49,14 +49,17 @@ def test_the_watchdog_kills_a_worker_above_the_budget_and_the_others_finish(tmp_
 def test_on_oom_shrink_retries_on_half_the_rows_and_records_the_degradation(tmp_path, orchestrate):
     # tiny synthetic data has 3,000 training rows: 150 KB/row = ~440 MB, half = ~220 MB
     write_config(tmp_path / "cfg.toml", {"SHRINKABLE": {"mode": "allocate", "allocate_per_row_kb": 150,
-                                                        "steps": 4, "step_s": 0.4}})
+                                                        "steps": 4, "step_s": 0.4, "batch_size": 256}})
     result = orchestrate(*run_args("--only", "SHRINKABLE", "--memory-budget", "400MB", "--on-oom", "shrink"))
     assert result.returncode == 0, result.stdout + result.stderr
-    job = read_manifest(tmp_path / "runs" / "default")["jobs"]["SHRINKABLE"]
+    run = tmp_path / "runs" / "default"
+    job = read_manifest(run)["jobs"]["SHRINKABLE"]
     assert (job["state"], job["attempts"]) == ("ok", 2)
-    assert job["degraded"] == {"train_fraction": 0.5}
-    report = (tmp_path / "runs" / "default" / "benchmark" / "report.md").read_text()
-    assert "trained on 50% of training runs" in report
+    assert job["degraded"] == {"train_fraction": 0.5, "batch_size": 128}
+    trained_with = json.loads((run / "jobs" / "SHRINKABLE" / "result.json").read_text())["extra"]["params"]
+    assert trained_with["batch_size"] == 128                           # the worker really got the smaller batch
+    report = (run / "benchmark" / "report.md").read_text()
+    assert "trained on 50% of training runs; batch size 128" in report
 
 
 def test_a_budget_smaller_than_any_worker_is_a_clear_usage_error(orchestrate):
@@ -99,3 +102,38 @@ def test_tensorflow_jobs_get_gpus_round_robin_and_others_none(tmp_path, monkeypa
     assert policy.gpu_for(specs["PCA_SVM"]) == ""   # scikit-learn workers see no GPU
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     assert detect_gpus() == []
+
+
+@pytest.mark.slow
+def test_a_job_that_does_not_fit_waits_while_smaller_ones_behind_it_start(tmp_path, orchestrate):
+    write_config(tmp_path / "cfg.toml", {
+        "FIRST": {"mode": "allocate", "allocate_mb": 100, "steps": 2, "step_s": 1.0, "memory_mb": 300},
+        "BIG": {"mode": "allocate", "allocate_mb": 50, "memory_mb": 700},
+        "SMALL": {"mode": "allocate", "allocate_mb": 50, "steps": 1, "step_s": 0.1, "memory_mb": 100}})
+    result = orchestrate(*run_args("--only", "FIRST,BIG,SMALL", "--memory-budget", "900MB", "--max-workers", "3"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = read_manifest(tmp_path / "runs" / "default")["jobs"]
+    assert jobs["SMALL"]["started"] < jobs["FIRST"]["ended"]            # backfilled next to FIRST
+    assert jobs["BIG"]["started"] >= jobs["FIRST"]["ended"] - 0.05      # 300 + 700 > 900: waited
+
+
+@pytest.mark.slow
+def test_measured_durations_start_the_longest_job_first(tmp_path, orchestrate):
+    write_config(tmp_path / "cfg.toml", {"SHORT": {"mode": "sleep", "sleep_s": 0.1},
+                                         "LONG": {"mode": "sleep", "sleep_s": 2.0}})
+    args = run_args("--only", "SHORT,LONG", "--max-workers", "1")
+    assert orchestrate(*args).returncode == 0
+    first = read_manifest(tmp_path / "runs" / "default")["jobs"]
+    assert first["SHORT"]["started"] < first["LONG"]["started"]          # no history: registry order
+    assert orchestrate(*args, "--force").returncode == 0
+    second = read_manifest(tmp_path / "runs" / "default")["jobs"]
+    assert second["LONG"]["started"] < second["SHORT"]["started"]        # history: longest first
+    durations = {entry["detector"]: entry["seconds"] for entry in json.loads(history_path().read_text()).values()}
+    assert durations["LONG"] > 2.0 > durations["SHORT"]
+
+
+def test_without_history_tensorflow_jobs_start_before_classical_ones(tmp_path, cache_dir):
+    frameworks = {"PCA_SVM": "sklearn", "LSTM_VAE": "tensorflow", "PCA_T2_SPE": "numpy", "VAE_T2": "tensorflow"}
+    policy = MemoryPolicy(None, "fail", RunPaths.at(tmp_path), [], frameworks)
+    specs = [JobSpec(name, "detector", "m:C", {}, "", "", "", "f") for name in frameworks]
+    assert [spec.name for spec in policy.longest_first(specs)] == ["LSTM_VAE", "VAE_T2", "PCA_SVM", "PCA_T2_SPE"]
