@@ -23,6 +23,10 @@ class DetectorInfo:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     builtin: bool = True
     memory_hint_bytes: int | None = None   # a user's estimate of peak RSS, before history exists
+    #: the size model: peak RSS = framework base + this x bytes of float32 training data (rows x
+    #: features x 4); measured per built-in detector at 250,000 x 52, production profile. Until a
+    #: job has measured history (keyed by its parameters) this is its estimate.
+    memory_per_data_byte: float | None = None
 
     def params(self, profile: str) -> dict[str, Any]:
         """Parameters of ``profile``; unknown profiles are a usage error."""
@@ -45,6 +49,7 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
         "sklearn",
         {"fast": {"n_components": 0.90, "nu": 0.01, "max_samples": 5000},
          "production": {"n_components": 0.90, "nu": 0.01, "max_samples": 10000}},
+        memory_per_data_byte=5.5,
     ),
     DetectorInfo(
         "KPCA_SVM", "workers.detectors.kpca_svm:KPCASVM",
@@ -52,6 +57,7 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
         "sklearn",
         {"fast": {"n_components": 20, "n_kernel_features": 300, "nu": 0.01, "max_samples": 5000},
          "production": {"n_components": 30, "n_kernel_features": 500, "nu": 0.01, "max_samples": 10000}},
+        memory_per_data_byte=4.5,
     ),
     DetectorInfo(
         "ICA_SVM", "workers.detectors.ica_svm:ICASVM",
@@ -59,6 +65,7 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
         "sklearn",
         {"fast": {"n_components": 20, "nu": 0.01, "max_samples": 5000},
          "production": {"n_components": 30, "nu": 0.01, "max_samples": 10000}},
+        memory_per_data_byte=4.5,
     ),
     DetectorInfo(
         "LSTM_VAE", "workers.detectors.lstm_vae:LSTMVAE",
@@ -71,6 +78,7 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
          # load them; sequence_length 5 doubles that at a small loss of detection, see lstm_vae.py).
          "production": {"sequence_length": 10, "latent_dim": 8, "lstm_units": 32, "threshold_percentile": 99.0,
                         "epochs": 40, "batch_size": 512, "patience": 3, "steps_per_epoch": 250}},
+        memory_per_data_byte=6.0,
     ),
     DetectorInfo(
         "VAE_T2", "workers.detectors.vae_t2:VAET2",
@@ -78,6 +86,7 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
         "tensorflow",
         {"fast": {"latent_dim": 8, "hidden_units": 32, "epochs": 10, "batch_size": 256, "patience": 2},
          "production": {"latent_dim": 12, "hidden_units": 64, "epochs": 50, "batch_size": 512, "patience": 4}},
+        memory_per_data_byte=2.0,
     ),
     DetectorInfo(
         "PCA_AE", "workers.detectors.pca_ae:PCAAE",
@@ -87,6 +96,7 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
                   "patience": 2},
          "production": {"n_components": 0.90, "hidden_units": 32, "ae_input": "residual", "epochs": 50,
                         "batch_size": 512, "patience": 4}},
+        memory_per_data_byte=2.5,
     ),
 )
 

@@ -26,7 +26,8 @@ SHRINK_FLOOR = 1 / 16
 MIN_SHRUNK_BATCH = 32
 #: resident memory of a worker before it touches data: interpreter + imports
 BASE_BYTES = {"numpy": 80 << 20, "sklearn": 200 << 20, "tensorflow": 800 << 20}
-#: bytes of worker memory per byte of (float32) training data, before any history exists
+#: bytes of worker memory per byte of (float32) training data, before any history exists, for
+#: detectors without their own factor (DetectorInfo.memory_per_data_byte), e.g. a user's
 DATA_FACTOR = {"numpy": 2.0, "sklearn": 4.0, "tensorflow": 3.0}
 SAMPLE_EVERY_S = 0.5
 #: duration assumed before a job has history, only to order the start: TensorFlow training takes
@@ -75,10 +76,12 @@ class MemoryPolicy:
     """Decides whether a job may start now, records samples and peaks, shrinks after OOM."""
 
     def __init__(self, budget_bytes: int | None, on_oom: str, run: RunPaths, gpus: list[str],
-                 frameworks: dict[str, str], hints: dict[str, int] | None = None) -> None:
+                 frameworks: dict[str, str], hints: dict[str, int] | None = None,
+                 data_factors: dict[str, float] | None = None) -> None:
         self.budget_bytes = budget_bytes
         self.frameworks = frameworks
         self.hints = hints or {}
+        self.data_factors = data_factors or {}
         # Admission asks for estimates several times a second: read the history file once,
         # and meta.json only when it changes.
         self.history = load_history()
@@ -95,14 +98,16 @@ class MemoryPolicy:
         budget = options.memory_budget_bytes
         if budget is None and options.executor == "subprocess":
             budget = default_budget_bytes()
-        return cls(budget, options.on_oom, run, detect_gpus(), plan.frameworks, plan.memory_hints)
+        return cls(budget, options.on_oom, run, detect_gpus(), plan.frameworks, plan.memory_hints,
+                   plan.data_factors)
 
     # ---- admission -------------------------------------------------------------------
     def framework(self, spec: JobSpec) -> str:
         return self.frameworks.get(spec.name, "numpy")
 
     def estimate_bytes(self, spec: JobSpec) -> int:
-        """Peak RSS expected: measured history scaled by rows, else the user's hint, else the size model."""
+        """Peak RSS expected: measured history scaled by rows, else the user's hint, else the size model
+        (the detector's own factor, or its framework's)."""
         framework = self.framework(spec)
         rows, features = self.training_shape(spec)
         base = BASE_BYTES.get(framework, BASE_BYTES["numpy"])
@@ -112,7 +117,8 @@ class MemoryPolicy:
             return int(base + per_row * rows)
         if spec.name in self.hints:
             return self.hints[spec.name]
-        return int(base + DATA_FACTOR.get(framework, 2.0) * rows * features * 4)
+        factor = self.data_factors.get(spec.name, DATA_FACTOR.get(framework, 2.0))
+        return int(base + factor * rows * features * 4)
 
     def expected_seconds(self, spec: JobSpec) -> float | None:
         """Duration expected from measured history, scaled by training rows; None before any history."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from artifacts import JobSpec, RunPaths
@@ -41,6 +41,7 @@ class Plan:
     detectors: list[JobSpec]
     frameworks: dict[str, str]     # job name -> numpy | sklearn | tensorflow
     memory_hints: dict[str, int]   # job name -> the user's peak-RSS estimate (config memory_mb)
+    data_factors: dict[str, float] = field(default_factory=dict)   # job name -> the detector's size model
 
     @property
     def names(self) -> list[str]:
@@ -61,7 +62,7 @@ def build_plan(run: RunPaths, source: DataSource, config: Config, selected: list
     prepare = _spec(run, PREPARE_JOB, "prepare", source.describe(),
                     {"kind": source.kind, "location": source.location, "options": source.options},
                     data_fp, seed, output_dir=str(run.dataset.root))
-    specs, frameworks, hints = [], {}, {}
+    specs, frameworks, hints, data_factors = [], {}, {}, {}
     for info in selected:
         params = config.params(info.name, profile)
         fingerprint = job_fingerprint(info.name, info.entry, params, data_fp, config.python_path, seed)
@@ -72,7 +73,9 @@ def build_plan(run: RunPaths, source: DataSource, config: Config, selected: list
         frameworks[info.name] = info.framework
         if info.memory_hint_bytes:
             hints[info.name] = info.memory_hint_bytes
-    return Plan(prepare, specs, frameworks, hints)
+        if info.memory_per_data_byte:
+            data_factors[info.name] = info.memory_per_data_byte
+    return Plan(prepare, specs, frameworks, hints, data_factors)
 
 
 def _spec(run: RunPaths, name: str, kind: str, entry: str, params: dict[str, Any], fingerprint: str,

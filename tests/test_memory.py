@@ -137,3 +137,22 @@ def test_without_history_tensorflow_jobs_start_before_classical_ones(tmp_path, c
     policy = MemoryPolicy(None, "fail", RunPaths.at(tmp_path), [], frameworks)
     specs = [JobSpec(name, "detector", "m:C", {}, "", "", "", "f") for name in frameworks]
     assert [spec.name for spec in policy.longest_first(specs)] == ["LSTM_VAE", "VAE_T2", "PCA_SVM", "PCA_T2_SPE"]
+
+
+def test_before_any_history_each_builtin_detector_has_its_own_size_model(tmp_path, cache_dir):
+    from artifacts import atomic_write_json
+    from artifacts.registry import builtin_registry
+
+    run = RunPaths.at(tmp_path)
+    run.dataset.root.mkdir(parents=True)
+    atomic_write_json(run.dataset.meta, {"shapes": {"train": [250_000, 52]}})
+    registry = builtin_registry()
+    policy = MemoryPolicy(None, "fail", run, [], {name: info.framework for name, info in registry.items()},
+                          data_factors={name: info.memory_per_data_byte for name, info in registry.items()
+                                        if info.memory_per_data_byte})
+    estimate = {name: policy.estimate_bytes(JobSpec(name, "detector", info.entry, {}, "", "", "", "f")) / 2**20
+                for name, info in registry.items()}
+    data_mb = 250_000 * 52 * 4 / 2**20
+    assert estimate["LSTM_VAE"] == pytest.approx(800 + 6.0 * data_mb)     # its own factor, not TensorFlow's 3.0
+    assert estimate["LSTM_VAE"] > estimate["PCA_AE"] > estimate["VAE_T2"]   # the order measured at full size
+    assert estimate["PCA_T2_SPE"] == pytest.approx(200 + 4.0 * data_mb)   # no factor of its own: the framework's
