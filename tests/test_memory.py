@@ -8,7 +8,7 @@ import pytest
 from conftest import read_manifest, write_config
 
 from artifacts import JobSpec, RunPaths
-from orchestrator.memory import MemoryPolicy, history_path, parse_size
+from orchestrator.memory import MemoryPolicy, extend_peak, history_path, parse_size
 
 
 def run_args(*extra: str) -> tuple[str, ...]:
@@ -76,7 +76,8 @@ def test_measured_history_improves_the_next_estimate(tmp_path, orchestrate, cach
     run = RunPaths.at(tmp_path / "runs" / "default")
     spec = JobSpec.load(run.job("HUNGRY").job_json)
     history = json.loads(history_path().read_text())
-    assert any(entry["detector"] == "HUNGRY" and entry["peak_bytes"] > 300 * 2**20 for entry in history.values())
+    assert any(entry["detector"] == "HUNGRY" and entry["points"][0]["peak_bytes"] > 300 * 2**20
+               for entry in history.values())
     with_history = MemoryPolicy(None, "fail", run, [], {"HUNGRY": "numpy"}).estimate_bytes(spec)
     history_path().unlink()
     model_only = MemoryPolicy(None, "fail", run, [], {"HUNGRY": "numpy"}).estimate_bytes(spec)
@@ -128,7 +129,8 @@ def test_measured_durations_start_the_longest_job_first(tmp_path, orchestrate):
     assert orchestrate(*args, "--force").returncode == 0
     second = read_manifest(tmp_path / "runs" / "default")["jobs"]
     assert second["LONG"]["started"] < second["SHORT"]["started"]        # history: longest first
-    durations = {entry["detector"]: entry["seconds"] for entry in json.loads(history_path().read_text()).values()}
+    durations = {entry["detector"]: entry["points"][-1]["seconds"]
+                 for entry in json.loads(history_path().read_text()).values()}
     assert durations["LONG"] > 2.0 > durations["SHORT"]
 
 
@@ -156,3 +158,16 @@ def test_before_any_history_each_builtin_detector_has_its_own_size_model(tmp_pat
     assert estimate["LSTM_VAE"] == pytest.approx(800 + 6.0 * data_mb)     # its own factor, not TensorFlow's 3.0
     assert estimate["LSTM_VAE"] > estimate["PCA_AE"] > estimate["VAE_T2"]   # the order measured at full size
     assert estimate["PCA_T2_SPE"] == pytest.approx(200 + 4.0 * data_mb)   # no factor of its own: the framework's
+
+
+def test_a_small_run_does_not_make_a_large_run_look_enormous():
+    """One 3,000-row measurement: extend it by the size model's slope, not in proportion to rows
+    (which multiplied the imports and test scoring too, and once estimated 60 GB for PCA_T2_SPE)."""
+    small = [{"rows": 3_000, "features": 52, "peak_bytes": 400 * 2**20}]
+    per_row = 4.0 * 52 * 4
+    assert extend_peak(small, 250_000, model_bytes_per_row=per_row) == 400 * 2**20 + per_row * 247_000   # ~450 MB
+    # two measured sizes: their own slope, from the nearest one
+    two = small + [{"rows": 100_000, "features": 52, "peak_bytes": 600 * 2**20}]
+    slope = 200 * 2**20 / 97_000
+    assert extend_peak(two, 250_000, model_bytes_per_row=per_row) == pytest.approx(600 * 2**20 + slope * 150_000, rel=1e-6)
+    assert extend_peak(two, 3_000, model_bytes_per_row=per_row) == 400 * 2**20     # measured at this size
