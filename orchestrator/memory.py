@@ -88,7 +88,7 @@ class MemoryPolicy:
         # Admission asks for estimates several times a second: read the history file once,
         # and meta.json only when it changes.
         self.history = load_history()
-        self._shape_cache: tuple[int, tuple[int, int]] | None = None
+        self._shape_cache: tuple[tuple[int, int, int], tuple[int, int]] | None = None
         self.on_oom = on_oom
         self.run = run
         self.gpus = gpus
@@ -157,7 +157,9 @@ class MemoryPolicy:
     def prepared_training_shape(self) -> tuple[int, int]:
         """(rows, features) of ``dataset/train.npy`` from ``meta.json``; (0, 0) before it exists."""
         try:
-            stamp = self.run.dataset.meta.stat().st_mtime_ns
+            stat = self.run.dataset.meta.stat()
+            # meta.json is replaced atomically: a new inode even when the clock did not tick
+            stamp = (stat.st_mtime_ns, stat.st_ino, stat.st_size)
             if self._shape_cache is None or self._shape_cache[0] != stamp:
                 shape = read_json(self.run.dataset.meta)["shapes"]["train"]
                 self._shape_cache = (stamp, (int(shape[0]), int(shape[1])))
@@ -290,7 +292,9 @@ def measured_points(entry: dict | None) -> list[dict]:
     if not entry:
         return []
     points = entry.get("points") or [entry]
-    return [point for point in points if point.get("rows", 0) > 0 and point.get("peak_bytes")]
+    fields = ("rows", "features", "peak_bytes", "seconds")
+    return [{key: point[key] for key in fields if key in point} for point in points
+            if point.get("rows", 0) > 0 and point.get("peak_bytes")]
 
 
 def nearest_point(points: list[dict], rows: int) -> dict:

@@ -171,3 +171,24 @@ def test_a_small_run_does_not_make_a_large_run_look_enormous():
     slope = 200 * 2**20 / 97_000
     assert extend_peak(two, 250_000, model_bytes_per_row=per_row) == pytest.approx(600 * 2**20 + slope * 150_000, rel=1e-6)
     assert extend_peak(two, 3_000, model_bytes_per_row=per_row) == 400 * 2**20     # measured at this size
+
+
+def test_a_history_file_from_an_older_version_still_gives_estimates_and_is_upgraded(tmp_path, cache_dir):
+    from artifacts import atomic_write_json
+    from orchestrator.memory import history_key
+
+    run = RunPaths.at(tmp_path)
+    run.dataset.root.mkdir(parents=True)
+    atomic_write_json(run.dataset.meta, {"shapes": {"train": [3_000, 52]}})
+    spec = JobSpec("OLD", "detector", "m:C", {}, "", "", "", "f")
+    history_path().parent.mkdir(parents=True, exist_ok=True)
+    history_path().write_text(json.dumps({history_key(spec): {"detector": "OLD", "rows": 3_000, "features": 52,
+                                                              "peak_bytes": 500 * 2**20, "framework": "numpy"}}))
+    policy = MemoryPolicy(None, "fail", run, [], {"OLD": "numpy"})
+    assert policy.estimate_bytes(spec) == 500 * 2**20
+    atomic_write_json(run.dataset.meta, {"shapes": {"train": [30_000, 52]}})
+    from artifacts import JobState
+    policy.record_measurement(spec, 520 * 2**20, 3.0, JobState.OK)
+    entry = json.loads(history_path().read_text())[history_key(spec)]
+    assert entry["points"] == [{"rows": 3_000, "features": 52, "peak_bytes": 500 * 2**20},
+                               {"rows": 30_000, "features": 52, "peak_bytes": 520 * 2**20, "seconds": 3.0}]
