@@ -123,6 +123,7 @@ class FinishedJob(RunningJob):
 class SubprocessExecutor:
     name = "subprocess"
     parallel = True
+    isolated = True    # one job per process: its peak is the job's own, worth remembering
 
     def start(self, spec: JobSpec) -> RunningJob:
         return SubprocessJob(spec, spawn_worker(spec))
@@ -134,6 +135,7 @@ class SubprocessExecutor:
 class InlineExecutor:
     name = "inline"
     parallel = False   # one process, one job at a time, like the notebook
+    isolated = False   # its RSS is the whole process's, not the job's: kept out of the history
 
     def start(self, spec: JobSpec) -> RunningJob:
         from workers.jobs import run_job   # deliberately lazy: only this executor imports workers

@@ -111,11 +111,15 @@ class MemoryPolicy:
     def estimate_bytes(self, spec: JobSpec) -> int:
         """Peak RSS expected: measured history extended to this many rows, else the user's hint,
         else the size model (the detector's own factor, or its framework's)."""
-        framework = self.framework(spec)
         rows, features = self.training_shape(spec)
+        return self.estimate_at(spec, rows, features)
+
+    def estimate_at(self, spec: JobSpec, rows: int, features: int) -> int:
+        """The estimate for ``rows`` x ``features`` of training data (also used to pick a shrink)."""
+        framework = self.framework(spec)
         base = BASE_BYTES.get(framework, BASE_BYTES["numpy"])
         factor = self.data_factors.get(spec.name, DATA_FACTOR.get(framework, 2.0))
-        points = measured_points(self.history.get(history_key(spec)))
+        points = measured_points(self.history.get(history_key(spec)), features)
         if points:
             return max(base, extend_peak(points, rows, model_bytes_per_row=factor * features * 4))
         if spec.name in self.hints:
@@ -176,24 +180,25 @@ class MemoryPolicy:
         if in_use + estimate <= self.budget_bytes:
             return Admission(True, self.budget_bytes)
         if running:
-            return Admission(False, message=self._once(f"{spec.name}:wait", f"waiting: estimated {mb(estimate)} does not fit "
-                                                                  f"next to {mb(in_use)} in the {mb(self.budget_bytes)} budget"))
+            return Admission(False, message=self._once(
+                f"{spec.name}:wait", f"waiting: estimated {mb(estimate)} does not fit "
+                                     f"next to {mb(in_use)} in the {mb(self.budget_bytes)} budget"))
         return self.admit_alone(spec, estimate)
 
     def admit_alone(self, spec: JobSpec, estimate: int) -> Admission:
         """The estimate alone exceeds the budget: run alone, or shrink the training set first."""
+        too_large = f"estimated {mb(estimate)} exceeds the {mb(self.budget_bytes)} budget"
         if self.on_oom == "shrink":
-            base = BASE_BYTES.get(self.framework(spec), BASE_BYTES["numpy"])
+            all_rows, features = self.prepared_training_shape()
             fraction = spec.train_fraction
-            while fraction / 2 >= SHRINK_FLOOR and base + (estimate - base) * (fraction / spec.train_fraction) > self.budget_bytes:
+            while (fraction / 2 >= SHRINK_FLOOR
+                   and self.estimate_at(spec, int(all_rows * fraction), features) > self.budget_bytes):
                 fraction /= 2
             if fraction < spec.train_fraction:
                 spec.train_fraction = fraction
                 return Admission(True, self.budget_bytes, self._once(
-                    spec.name, f"estimated {mb(estimate)} exceeds the {mb(self.budget_bytes)} budget: "
-                               f"training on {fraction:.0%} of the rows"))
-        return Admission(True, self.budget_bytes, self._once(
-            spec.name, f"estimated {mb(estimate)} exceeds the {mb(self.budget_bytes)} budget: running it alone"))
+                    f"{spec.name}:shrink:{fraction}", f"{too_large}: training on {fraction:.0%} of the rows"))
+        return Admission(True, self.budget_bytes, self._once(f"{spec.name}:alone", f"{too_large}: running it alone"))
 
     def _once(self, key: str, message: str) -> str | None:
         """``message`` the first time ``key`` comes up, then None: a waiting job is announced once."""
@@ -215,9 +220,15 @@ class MemoryPolicy:
 
     def record_measurement(self, spec: JobSpec, peak_bytes: int | None, seconds: float | None,
                            state: JobState) -> None:
-        """Remember the measured peak and duration of a finished job, for later estimates and ordering."""
-        if state is not JobState.OK or not peak_bytes or spec.kind != "detector":
+        """Remember the measured peak and duration of a finished job, for later estimates and ordering.
+
+        An out-of-memory kill is remembered too (its peak, a lower bound of what the job needs), so
+        the next run starts it alone or shrunk instead of running into the same kill."""
+        out_of_memory = state is JobState.OOM_KILLED
+        if not (state is JobState.OK or out_of_memory) or not peak_bytes or spec.kind != "detector":
             return
+        if out_of_memory:
+            seconds = None   # killed early: not how long the job takes
         rows, features = self.training_shape(spec)
         if rows <= 0:
             return
@@ -226,9 +237,11 @@ class MemoryPolicy:
             point["seconds"] = round(float(seconds), 3)
         key = history_key(spec)
         history = load_history()   # keep what other runs wrote meanwhile
-        kept = [p for p in measured_points(history.get(key) or self.history.get(key)) if p["rows"] != rows]
-        entry = {"detector": spec.name, "framework": self.framework(spec),
-                 "points": sorted([*kept, point], key=lambda p: p["rows"])[-HISTORY_SIZES:]}
+        kept = [p for p in measured_points(history.get(key) or self.history.get(key))
+                if (p["rows"], p.get("features")) != (rows, features)]
+        points = sorted([*kept, point], key=lambda p: p["rows"])[-HISTORY_SIZES:]
+        # The top-level rows/features/peak_bytes are the format older versions read.
+        entry = {"detector": spec.name, "framework": self.framework(spec), **points[-1], "points": points}
         self.history[key] = history[key] = entry
         try:
             atomic_write_json(history_path(), history)
@@ -287,14 +300,16 @@ def is_out_of_memory(outcome) -> bool:
     return outcome.state is JobState.CRASHED and "SIGKILL(-9)" in (outcome.reason or "")
 
 
-def measured_points(entry: dict | None) -> list[dict]:
-    """The measurements of one detector+parameters, one per training size (older files kept one)."""
+def measured_points(entry: dict | None, features: int | None = None) -> list[dict]:
+    """The measurements of one detector+parameters, one per training size (older files kept one);
+    with ``features``, those with that many columns when there are any."""
     if not entry:
         return []
-    points = entry.get("points") or [entry]
     fields = ("rows", "features", "peak_bytes", "seconds")
-    return [{key: point[key] for key in fields if key in point} for point in points
-            if point.get("rows", 0) > 0 and point.get("peak_bytes")]
+    points = [{key: point[key] for key in fields if key in point} for point in entry.get("points") or [entry]
+              if point.get("rows", 0) > 0 and point.get("peak_bytes")]
+    same_width = [point for point in points if point.get("features") == features]
+    return same_width or points
 
 
 def nearest_point(points: list[dict], rows: int) -> dict:
@@ -315,7 +330,9 @@ def extend_peak(points: list[dict], rows: int, *, model_bytes_per_row: float) ->
         ys = [float(point["peak_bytes"]) for point in points]
         mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
         spread = sum((x - mean_x) ** 2 for x in xs)
-        slope = max(0.0, sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread)
+        fitted = max(0.0, sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread)
+        # Beyond the largest size measured, small runs' noise must not promise a flat line.
+        slope = max(fitted, model_bytes_per_row) if rows > max(xs) else fitted
     return int(nearest["peak_bytes"] + slope * (rows - nearest["rows"]))
 
 

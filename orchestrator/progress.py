@@ -8,7 +8,8 @@ from typing import Any
 from artifacts import Manifest
 
 PROGRESS_MODES = ("auto", "live", "plain", "quiet")
-_SHOWN_EVENTS = {"job_started", "job_ended", "job_skipped", "job_waiting", "job_shrunk", "job_over_memory",
+_SHOWN_EVENTS = {"job_started", "job_ended", "job_skipped", "job_waiting", "job_admitted", "job_shrunk",
+                 "job_over_memory",
                  "run_interrupted", "progress"}
 
 
@@ -88,7 +89,7 @@ class LiveDisplay:
         self.live.start()
 
     def event(self, event: dict) -> None:
-        if event.get("event") in ("job_ended", "job_waiting", "job_shrunk", "run_interrupted"):
+        if event.get("event") in ("job_ended", "job_waiting", "job_admitted", "job_shrunk", "run_interrupted"):
             text = describe_event(event)
             if text:
                 self.live.console.print(text)

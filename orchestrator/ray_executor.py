@@ -166,6 +166,7 @@ class RayExecutor:
 
     name = "ray"
     parallel = True
+    isolated = True
 
     def __init__(self, address: str | None = None, run: RunPaths | None = None, memory=None) -> None:
         self.memory = memory   # the MemoryPolicy: its estimate becomes the task's memory request

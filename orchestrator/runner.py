@@ -224,6 +224,8 @@ class RunSession:
                     self.log_event("job_waiting", spec.name, reason=decision.message)
                 continue
             pending.remove(spec)
+            if decision.message:   # e.g. "running it alone", "training on 25% of the rows"
+                self.log_event("job_admitted", spec.name, reason=decision.message)
             self.start_job(spec, decision.limit_bytes, len(pending))
 
     def start_job(self, spec: JobSpec, limit_bytes: int | None, still_pending: int) -> None:
@@ -293,7 +295,8 @@ class RunSession:
         entry.peak_rss_bytes = job.peak_rss_bytes or entry.peak_rss_bytes
         entry.files = outcome.record.files if outcome.record and outcome.state is JobState.OK else {}
         self.save_manifest()
-        self.memory.record_measurement(job.spec, entry.peak_rss_bytes, entry.duration_s, outcome.state)
+        if self.executor.isolated:   # inline, the process's RSS holds every earlier detector too
+            self.memory.record_measurement(job.spec, entry.peak_rss_bytes, entry.duration_s, outcome.state)
         self.log_event("job_ended", job.spec.name, state=outcome.state.value, reason=outcome.reason,
                        duration_s=entry.duration_s, peak_rss_bytes=entry.peak_rss_bytes)
 
@@ -302,7 +305,8 @@ class RunSession:
         entry = self.manifest.jobs[spec.name]
         shrunk = self.memory.shrink_retry(spec, outcome, entry)
         if shrunk is not None:
-            self.log_event("job_shrunk", spec.name, train_fraction=shrunk.train_fraction)
+            self.log_event("job_shrunk", spec.name, train_fraction=shrunk.train_fraction,
+                           batch_size=shrunk.params.get("batch_size"))
             return shrunk
         if outcome.state.retryable and self.session_attempts.get(spec.name, 0) <= self.options.retries:
             return spec

@@ -43,6 +43,8 @@ def test_the_watchdog_kills_a_worker_above_the_budget_and_the_others_finish(tmp_
     assert "peak" in jobs["HOG"]["reason"]
     samples = (tmp_path / "runs" / "default" / "memory.jsonl").read_text().splitlines()
     assert any(json.loads(line)["job"] == "HOG" for line in samples)   # kept for the memory chart
+    remembered = {entry["detector"]: entry["peak_bytes"] for entry in json.loads(history_path().read_text()).values()}
+    assert remembered["HOG"] > parse_size("500MB")   # next time it starts alone or shrunk, not into the same kill
 
 
 @pytest.mark.slow
@@ -192,3 +194,31 @@ def test_a_history_file_from_an_older_version_still_gives_estimates_and_is_upgra
     entry = json.loads(history_path().read_text())[history_key(spec)]
     assert entry["points"] == [{"rows": 3_000, "features": 52, "peak_bytes": 500 * 2**20},
                                {"rows": 30_000, "features": 52, "peak_bytes": 520 * 2**20, "seconds": 3.0}]
+
+
+def test_beyond_the_sizes_measured_a_flat_pair_of_small_runs_does_not_promise_a_flat_line():
+    flat = [{"rows": 3_000, "features": 52, "peak_bytes": 400 * 2**20},
+            {"rows": 6_000, "features": 52, "peak_bytes": 400 * 2**20}]
+    per_row = 4.0 * 52 * 4
+    assert extend_peak(flat, 250_000, model_bytes_per_row=per_row) == int(400 * 2**20 + per_row * 244_000)
+
+
+@pytest.mark.slow
+def test_a_job_too_large_for_the_budget_runs_alone_and_the_log_says_so(tmp_path, orchestrate):
+    write_config(tmp_path / "cfg.toml", {"BIG": {"mode": "allocate", "allocate_mb": 50, "memory_mb": 900},
+                                         "SMALL": {"mode": "allocate", "allocate_mb": 50, "memory_mb": 100}})
+    result = orchestrate(*run_args("--only", "BIG,SMALL", "--memory-budget", "500MB", "--max-workers", "2"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BIG: admitted" in result.stdout and "running it alone" in result.stdout
+    jobs = read_manifest(tmp_path / "runs" / "default")["jobs"]
+    big, small = jobs["BIG"], jobs["SMALL"]
+    assert big["ended"] <= small["started"] + 0.05 or small["ended"] <= big["started"] + 0.05   # never side by side
+
+
+@pytest.mark.slow
+def test_the_inline_executor_keeps_its_whole_process_peak_out_of_the_history(tmp_path, orchestrate):
+    write_config(tmp_path / "cfg.toml", {"QUICK": {}})
+    assert orchestrate(*run_args("--only", "QUICK", "--executor", "inline")).returncode == 0
+    assert not history_path().exists() or "QUICK" not in history_path().read_text()
+    assert orchestrate(*run_args("--only", "QUICK", "--force")).returncode == 0
+    assert "QUICK" in history_path().read_text()        # the subprocess executor does record it
