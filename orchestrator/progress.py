@@ -9,8 +9,7 @@ from artifacts import Manifest
 
 PROGRESS_MODES = ("auto", "live", "plain", "quiet")
 _SHOWN_EVENTS = {"job_started", "job_ended", "job_skipped", "job_waiting", "job_admitted", "job_shrunk",
-                 "job_over_memory",
-                 "run_interrupted", "progress"}
+                 "job_over_memory", "run_interrupted", "progress"}
 
 
 def make_display(mode: str, names: list[str]):

@@ -194,7 +194,8 @@ class RunSession:
     # ---- scheduling ----------------------------------------------------------------
     def run_jobs(self, specs: list[JobSpec], force: bool | None = None) -> None:
         force = self.options.force if force is None else force
-        pending = deque(self.memory.longest_first([spec for spec in specs if not self.skip_if_up_to_date(spec, force)]))
+        to_run = [spec for spec in specs if not self.skip_if_up_to_date(spec, force)]
+        pending = deque(self.memory.longest_first(to_run))
         while pending or self.running:
             self.start_admissible(pending)
             self.supervise_running(pending)
