@@ -13,8 +13,8 @@ Each case starts from an empty run directory, so every detector trains; the memo
 duration history in ~/.cache/orchestrate (or $ORCHESTRATE_CACHE_DIR) is kept between cases,
 as it is between a user's runs.
 
-Measured (five rounds, 2 cores): README.md, "Low-memory machines". Wall (a)/(b) 0.74-0.97,
-median 0.79; peak (a)/(b) 1.25-1.28; (c) completes at 1.14-1.17 GB.
+Measured (seven rounds, 2 cores): README.md, "Low-memory machines". Wall (a)/(b) 0.74-0.97,
+median 0.79; peak (a)/(b) 1.23-1.28; (c) completes at 1.14-1.17 GB.
 """
 from __future__ import annotations
 
