@@ -24,15 +24,18 @@ def fingerprint_of(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
+def package_version(name: str) -> str | None:
+    """Installed version from package metadata (no import, so no TensorFlow in the parent)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def library_versions() -> dict[str, str]:
-    """Installed versions from package metadata (no import, so no TensorFlow in the parent)."""
-    versions = {}
-    for name in TRACKED_LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
+    """Installed versions of the libraries that change a model's results."""
+    versions = {name: package_version(name) for name in TRACKED_LIBRARIES}
+    return {name: version for name, version in versions.items() if version is not None}
 
 
 def module_source_digest(module_name: str, search_path: list[str] | tuple[str, ...] = ()) -> str:

@@ -5,13 +5,12 @@ and decide whether ``dataset/`` is up to date without running a worker.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from artifacts.fingerprint import fingerprint_of, library_versions, module_source_digest
+from artifacts.fingerprint import fingerprint_of, module_source_digest, package_version
 
 #: kind -> (needs a path, module that loads it, one-line help)
 SOURCE_KINDS: dict[str, tuple[bool, str, str]] = {
@@ -59,8 +58,8 @@ class DataSource:
             "location": self.location,
             "options": self.options,
             "files": _file_stats(self.location),
-            "numpy": library_versions().get("numpy"),
-            "packages": {name: _version(name) for name in SOURCE_PACKAGES.get(self.kind, ())},
+            "numpy": package_version("numpy"),
+            "packages": {name: package_version(name) for name in SOURCE_PACKAGES.get(self.kind, ())},
             "loader": module_source_digest(self.loader_module),
             "shared": [module_source_digest(name) for name in SHARED_DATA_MODULES],
         })
@@ -112,8 +111,3 @@ def data_files_under(folder: Path) -> list[Path]:
     return found
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None

@@ -108,16 +108,18 @@ def load_predictions(job: JobPaths, n_rows: int, dataset_fingerprint: str | None
     Predictions count only if their ``result.json`` was made on this dataset and their
     checksums verify: a detector left from a run on other data is a None row, never mixed in.
     """
-    check_result_record(job, dataset_fingerprint)
+    record = check_result_record(job, dataset_fingerprint)
     scores = _load_vector(job.scores, n_rows, job.name)
     alarms = _load_vector(job.alarms, n_rows, job.name)
     if not np.all(np.isfinite(scores)):
         bad = int(np.count_nonzero(~np.isfinite(scores)))
         raise PredictionError(f"{job.scores} has {bad} NaN/inf score(s); rerun {job.name} with --force")
-    return Predictions(scores=scores, alarms=alarms.astype(bool), threshold=_load_threshold(job))
+    threshold = None if record.threshold is None else float(record.threshold)
+    return Predictions(scores=scores, alarms=alarms.astype(bool), threshold=threshold)
 
 
-def check_result_record(job: JobPaths, dataset_fingerprint: str | None) -> None:
+def check_result_record(job: JobPaths, dataset_fingerprint: str | None) -> ResultRecord:
+    """The job's ``result.json``, once it is known to be from this dataset with intact predictions."""
     try:
         record = ResultRecord.load(job.result)
     except (OSError, ValueError, TypeError) as error:
@@ -133,6 +135,7 @@ def check_result_record(job: JobPaths, dataset_fingerprint: str | None) -> None:
         verify_files(job.root, wanted)
     except ChecksumError as error:
         raise PredictionError(f"{error}; rerun {job.name} to recompute its predictions") from None
+    return record
 
 
 def _load_vector(path: Path, n_rows: int, name: str) -> np.ndarray:
@@ -149,17 +152,6 @@ def _load_vector(path: Path, n_rows: int, name: str) -> np.ndarray:
     return array
 
 
-def _load_threshold(job: JobPaths) -> float | None:
-    # The threshold only draws a line on the monitoring chart: a missing record is not fatal.
-    if not job.result.is_file():
-        return None
-    try:
-        threshold = ResultRecord.load(job.result).threshold
-    except ValueError:
-        return None
-    return None if threshold is None else float(threshold)
-
-
 def load_memory_samples(paths: RunPaths) -> list[dict]:
     """Parent RSS samples ``{"ts", "job", "rss_bytes"}``; torn or partial lines are skipped."""
     samples, _ = read_events(paths.memory_samples)
@@ -168,10 +160,7 @@ def load_memory_samples(paths: RunPaths) -> list[dict]:
 
 def succeeded(entry: ManifestEntry) -> bool:
     """Whether the manifest says the job's predictions are current (ok, or up to date)."""
-    try:
-        return entry.job_state.succeeded
-    except ValueError:       # a state this version does not know is not a success
-        return False
+    return entry.job_state.succeeded
 
 
 __all__ = [

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import psutil
 
-from orchestrator.memory import BASE_BYTES, DATA_FACTOR, DEFAULT_BUDGET_FRACTION, detect_gpus
+from orchestrator.memory import DEFAULT_BUDGET_FRACTION, detect_gpus, size_model_bytes
 
 GIB = 2**30
 #: the full TEP training set of the design: 250,000 in-control rows x 52 variables, float32
@@ -141,8 +141,7 @@ def diagnose(run_dir: Path) -> Diagnosis:
 # ---- recommending ------------------------------------------------------------------------
 def full_size_worker_bytes(framework: str) -> int:
     """The scheduler's size model (orchestrator.memory) for one worker on the full training set."""
-    data_bytes = FULL_TRAIN_ROWS * TEP_FEATURES * 4
-    return int(BASE_BYTES[framework] + DATA_FACTOR[framework] * data_bytes)
+    return size_model_bytes(framework, FULL_TRAIN_ROWS, TEP_FEATURES)
 
 
 def round_down_gb(value: int) -> int:

@@ -124,7 +124,7 @@ class MemoryPolicy:
             return max(base, extend_peak(points, rows, model_bytes_per_row=factor * features * 4))
         if spec.name in self.hints:
             return self.hints[spec.name]
-        return int(base + factor * rows * features * 4)
+        return size_model_bytes(framework, rows, features, factor)
 
     def expected_seconds(self, spec: JobSpec) -> float | None:
         """Duration expected from the measurement nearest in size, scaled by rows; None before any history."""
@@ -273,6 +273,14 @@ class MemoryPolicy:
         gpu = self.gpus[self._gpu_turn % len(self.gpus)]
         self._gpu_turn += 1
         return gpu
+
+
+def size_model_bytes(framework: str, rows: int, features: int, factor: float | None = None) -> int:
+    """Peak RSS before any measurement: the framework's import cost plus ``factor`` (default: the
+    framework's) x the bytes of float32 training data."""
+    base = BASE_BYTES.get(framework, BASE_BYTES["numpy"])
+    factor = DATA_FACTOR.get(framework, 2.0) if factor is None else factor
+    return int(base + factor * rows * features * 4)
 
 
 def degradation(spec: JobSpec, planned: JobSpec) -> dict[str, Any] | None:

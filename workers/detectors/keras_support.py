@@ -274,7 +274,17 @@ class CombinedStatisticsDetector(KerasDetector):
 
     def _fit_scales(self, X, groups, X_valid, groups_valid) -> None:
         reference = (X, groups) if X_valid is None else (X_valid, groups_valid)
-        self.scales_ = fit_statistic_scales(self._raw_statistics(*reference), SCALE_PERCENTILE)
+        raw = self._raw_statistics(*reference)
+        self.scales_ = fit_statistic_scales(raw, SCALE_PERCENTILE)
+        # fit() sets the threshold on these same rows next: keep their score instead of
+        # running the model over them a second time.
+        self._reference_scores = combine_statistics(raw, self.scales_)
+
+    def _choose_threshold(self, X, groups, X_valid, groups_valid) -> float:
+        scores = self.__dict__.pop("_reference_scores", None)
+        if scores is None:
+            return super()._choose_threshold(X, groups, X_valid, groups_valid)
+        return float(np.percentile(np.asarray(scores, dtype=np.float64), self.threshold_percentile))
 
     def _score(self, X, *, groups) -> np.ndarray:
         return combine_statistics(self._raw_statistics(X, groups), self.scales_)
