@@ -33,9 +33,10 @@ DATA_FACTOR = {"numpy": 2.0, "sklearn": 4.0, "tensorflow": 3.0}
 SAMPLE_EVERY_S = 0.5
 #: measured sizes kept per detector and parameters in the history
 HISTORY_SIZES = 4
-#: duration assumed before a job has history, only to order the start: TensorFlow training takes
-#: minutes at full size, the classical detectors seconds
+#: duration assumed at PRIOR_ROWS training rows (the full TEP size) before a job has history, only
+#: to order the start: TensorFlow training takes minutes at full size, the classical detectors seconds
 PRIOR_SECONDS = {"tensorflow": 60.0, "sklearn": 5.0, "numpy": 1.0}
+PRIOR_ROWS = 250_000
 #: below this no worker can do anything useful
 MIN_BUDGET_BYTES = 300 * 2**20
 
@@ -121,19 +122,20 @@ class MemoryPolicy:
         factor = self.data_factors.get(spec.name, DATA_FACTOR.get(framework, 2.0))
         points = measured_points(self.history.get(history_key(spec)), features)
         if points:
-            return max(base, extend_peak(points, rows, model_bytes_per_row=factor * features * 4))
+            return max(base, int(extend_measurement(points, rows, "peak_bytes", model_per_row=factor * features * 4)))
         if spec.name in self.hints:
             return self.hints[spec.name]
         return size_model_bytes(framework, rows, features, factor)
 
     def expected_seconds(self, spec: JobSpec) -> float | None:
-        """Duration expected from the measurement nearest in size, scaled by rows; None before any history."""
+        """Duration expected from the measurements, extended to this many rows as peaks are;
+        None before any history."""
         points = [point for point in measured_points(self.history.get(history_key(spec))) if "seconds" in point]
         if not points:
             return None
         rows, _ = self.training_shape(spec)
-        nearest = nearest_point(points, rows)
-        return nearest["seconds"] * max(rows, 1) / nearest["rows"]
+        prior_per_row = PRIOR_SECONDS.get(self.framework(spec), 1.0) / PRIOR_ROWS
+        return extend_measurement(points, rows, "seconds", model_per_row=prior_per_row)
 
     def longest_first(self, specs: list[JobSpec]) -> list[JobSpec]:
         """Start order: the longest expected job first, so it overlaps the short ones instead of
@@ -324,24 +326,24 @@ def nearest_point(points: list[dict], rows: int) -> dict:
     return min(points, key=lambda point: abs(math.log(point["rows"] / max(rows, 1))))
 
 
-def extend_peak(points: list[dict], rows: int, *, model_bytes_per_row: float) -> int:
-    """The peak measured at the nearest size, plus a slope times the rows in between.
+def extend_measurement(points: list[dict], rows: int, field: str, *, model_per_row: float) -> float:
+    """``field`` (a peak, a duration) measured at the nearest size, plus a slope times the rows in between.
 
-    The slope is fitted when two sizes were measured, else the size model's. Scaling one
+    The slope is fitted when two sizes were measured, else the model's. Scaling one
     measurement in proportion to rows would multiply the fixed costs too (imports, scoring
     the test rows): a 3,000-row run of a 400 MB detector would predict 60 GB at 250,000 rows.
     """
     nearest = nearest_point(points, rows)
-    slope = model_bytes_per_row
+    slope = model_per_row
     if len({point["rows"] for point in points}) >= 2:
         xs = [float(point["rows"]) for point in points]
-        ys = [float(point["peak_bytes"]) for point in points]
+        ys = [float(point[field]) for point in points]
         mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
         spread = sum((x - mean_x) ** 2 for x in xs)
         fitted = max(0.0, sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread)
         # Beyond the largest size measured, small runs' noise must not promise a flat line.
-        slope = max(fitted, model_bytes_per_row) if rows > max(xs) else fitted
-    return int(nearest["peak_bytes"] + slope * (rows - nearest["rows"]))
+        slope = max(fitted, model_per_row) if rows > max(xs) else fitted
+    return nearest[field] + slope * (rows - nearest["rows"])
 
 
 def history_key(spec: JobSpec) -> str:

@@ -203,11 +203,14 @@ class RayExecutor:
         return options
 
     def close(self) -> None:
-        """Cancel whatever still runs (an interrupted run), then leave Ray (stopping a local one)."""
-        for job in self.jobs:
-            if job.poll() is None:
-                job.kill(KillReason.INTERRUPT)
-        for job in self.jobs:
+        """Cancel whatever still runs (an interrupted run), then leave Ray (stopping a local one).
+
+        Jobs that have ended, including those the session already stopped and waited for,
+        are left alone: waiting on them again would only repeat their cancel timeout."""
+        unfinished = [job for job in self.jobs if job.poll() is None]
+        for job in unfinished:
+            job.kill(KillReason.INTERRUPT)
+        for job in unfinished:
             job.wait()
         self.jobs.clear()
         ray.shutdown()

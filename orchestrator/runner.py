@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from artifacts import JobPaths, JobSpec, JobState, Manifest, RunPaths, append_event, read_events
+from artifacts import JobSpec, JobState, Manifest, RunPaths, append_event, read_events
 from artifacts.records import PREPARE_JOB, KillReason
 from artifacts.sources import SourceError, parse_source
 from orchestrator.config import ConfigError, load_config
@@ -24,11 +24,9 @@ from orchestrator.progress import make_display
 from orchestrator.run_files import (InputError, attach_benchmark, create_run_directory, is_up_to_date,
                                     load_manifest, prepare_job_folder)
 from orchestrator.signals import Interrupted, InterruptGuard, signals_deferred
-from orchestrator.supervise import Outcome, classify_outcome, kill_stale_worker_group, read_result
+from orchestrator.supervise import Outcome, classify_outcome, input_error_message, kill_stale_worker_group
 
 POLL_INTERVAL_S = 0.2
-#: exception types a worker raises for the user's own input (data, parameters): exit code 2
-INPUT_ERROR_TYPES = ("DataError", "SourceError", "ParameterError")
 
 
 @dataclass
@@ -114,6 +112,14 @@ def run_session(run: RunPaths, options: RunOptions, plan: Plan, guard: Interrupt
     return session.execute()
 
 
+def measured_peak(job: RunningJob, outcome: Outcome) -> int:
+    """The higher of the parent's samples of the worker's process tree and the peak the worker
+    reported itself (0 if neither): samples miss what lies between them, and a Ray worker,
+    maybe on another node, is not sampled at all."""
+    reported = outcome.record.peak_rss_bytes if outcome.record is not None else None
+    return max(job.peak_rss_bytes or 0, reported or 0)
+
+
 class RunSession:
     """One orchestrator working on one run directory (holds the lock)."""
 
@@ -180,9 +186,9 @@ class RunSession:
         entry = self.manifest.jobs[PREPARE_JOB]
         if entry.job_state.succeeded:
             return True
-        record, _ = read_result(JobPaths(Path(self.plan.prepare.job_dir)))
-        if record is not None and record.error and record.error.get("type") in INPUT_ERROR_TYPES:
-            raise InputError(f"data source {self.plan.prepare.entry}: {record.error['message']}")
+        message = input_error_message(entry.reason)
+        if message is not None:
+            raise InputError(f"data source {self.plan.prepare.entry}: {message}")
         return False
 
     def mark_blocked_by_dataset(self) -> None:
@@ -293,7 +299,7 @@ class RunSession:
         entry.state, entry.reason = outcome.state.value, outcome.reason
         entry.ended = time.time()
         entry.duration_s = round(entry.ended - job.started, 3)
-        entry.peak_rss_bytes = job.peak_rss_bytes or entry.peak_rss_bytes
+        entry.peak_rss_bytes = measured_peak(job, outcome) or entry.peak_rss_bytes
         entry.files = outcome.record.files if outcome.record and outcome.state is JobState.OK else {}
         self.save_manifest()
         if self.executor.isolated:   # inline, the process's RSS holds every earlier detector too
@@ -335,7 +341,7 @@ class RunSession:
         """Reasons of detectors that failed because of what the user gave (e.g. an unknown parameter)."""
         return [f"{name}: {entry.reason}" for name, entry in self.manifest.jobs.items()
                 if name in self.plan.names and entry.job_state is JobState.FAILED
-                and any(f"failed: {kind}:" in (entry.reason or "") for kind in INPUT_ERROR_TYPES)]
+                and input_error_message(entry.reason) is not None]
 
     # ---- helpers -------------------------------------------------------------------
     def max_workers(self) -> int:

@@ -101,6 +101,11 @@ def stderr_tail(paths: JobPaths, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+FAILED_PREFIX = "failed: "
+#: exception types a worker raises for the user's own input (data, parameters): exit code 2
+INPUT_ERROR_TYPES = ("DataError", "SourceError", "ParameterError")
+
+
 @dataclass
 class Outcome:
     state: JobState
@@ -127,10 +132,20 @@ def classify_outcome(spec: JobSpec, returncode: int | None, kill_reason: str | N
         return Outcome(*KILL_OUTCOMES[kill_reason])
     if record is not None and not record.ok:
         error = record.error or {}
-        return Outcome(JobState.FAILED, f"failed: {error.get('type', 'Error')}: {error.get('message', '')}", record)
+        return Outcome(JobState.FAILED, f"{FAILED_PREFIX}{error.get('type', 'Error')}: {error.get('message', '')}", record)
     if record is not None and returncode == 0:
         return Outcome(JobState.CRASHED, f"crashed: {verdict}", record)
     return Outcome(JobState.CRASHED, describe_crash(paths, returncode, problem))
+
+
+def input_error_message(reason: str | None) -> str | None:
+    """The message of a job that failed on the user's own input (bad data, an unknown
+    parameter: exit code 2), read from the reason ``classify_outcome`` wrote; else None."""
+    for kind in INPUT_ERROR_TYPES:
+        prefix = f"{FAILED_PREFIX}{kind}: "
+        if reason and reason.startswith(prefix):
+            return reason[len(prefix):]
+    return None
 
 
 KILL_OUTCOMES = {

@@ -8,7 +8,7 @@ import pytest
 from conftest import read_manifest, write_config
 
 from artifacts import JobSpec, RunPaths
-from orchestrator.memory import MemoryPolicy, extend_peak, history_path, parse_size
+from orchestrator.memory import MemoryPolicy, extend_measurement, history_path, parse_size
 
 
 def run_args(*extra: str) -> tuple[str, ...]:
@@ -84,6 +84,38 @@ def test_measured_history_improves_the_next_estimate(tmp_path, orchestrate, cach
     history_path().unlink()
     model_only = MemoryPolicy(None, "fail", run, [], {"HUNGRY": "numpy"}).estimate_bytes(spec)
     assert model_only < 150 * 2**20 < 300 * 2**20 < with_history
+
+
+@pytest.mark.slow
+def test_a_spike_between_two_samples_still_counts_as_the_peak(tmp_path, orchestrate, cache_dir):
+    """400 MB held for a few milliseconds: the parent's samples miss it, the worker's own
+    getrusage does not (and it is all a Ray worker on another node can tell)."""
+    write_config(tmp_path / "cfg.toml", {"SPIKE": {"mode": "allocate", "allocate_mb": 400, "steps": 1, "step_s": 0.0}})
+    assert orchestrate(*run_args("--only", "SPIKE", "--memory-budget", "2GB")).returncode == 0
+    run = RunPaths.at(tmp_path / "runs" / "default")
+    reported = json.loads(run.job("SPIKE").result.read_text())["peak_rss_bytes"]
+    assert reported > 400 * 2**20
+    assert read_manifest(run.root)["jobs"]["SPIKE"]["peak_rss_bytes"] >= reported
+    history = json.loads(history_path().read_text())
+    assert [entry["peak_bytes"] for entry in history.values() if entry["detector"] == "SPIKE"] == [
+        read_manifest(run.root)["jobs"]["SPIKE"]["peak_rss_bytes"]]
+
+
+def test_a_duration_measured_only_on_a_tiny_run_is_not_scaled_in_proportion_to_rows(tmp_path, cache_dir):
+    """3 s on 3,000 rows is mostly imports: in proportion it would be 250 s at full size and start
+    ahead of a TensorFlow job measured at 40 s there."""
+    from artifacts import JobState, atomic_write_json
+
+    run = RunPaths.at(tmp_path)
+    run.dataset.root.mkdir(parents=True)
+    policy = MemoryPolicy(None, "fail", run, [], {"QUICK": "numpy", "DEEP": "tensorflow"})
+    quick, deep = (JobSpec(name, "detector", "m:C", {}, "", "", "", "f") for name in ("QUICK", "DEEP"))
+    atomic_write_json(run.dataset.meta, {"shapes": {"train": [3_000, 52]}})
+    policy.record_measurement(quick, 100 * 2**20, 3.0, JobState.OK)
+    atomic_write_json(run.dataset.meta, {"shapes": {"train": [250_000, 52]}})
+    policy.record_measurement(deep, 900 * 2**20, 40.0, JobState.OK)
+    assert policy.expected_seconds(quick) == pytest.approx(3.0 + 1.0 * 247_000 / 250_000)
+    assert [spec.name for spec in policy.longest_first([quick, deep])] == ["DEEP", "QUICK"]
 
 
 @pytest.mark.parametrize("text, expected", [("4GB", 4_000_000_000), ("512MiB", 512 * 2**20), ("1.5g", 1_500_000_000)])
@@ -162,17 +194,21 @@ def test_before_any_history_each_builtin_detector_has_its_own_size_model(tmp_pat
     assert estimate["PCA_T2_SPE"] == pytest.approx(200 + 4.0 * data_mb)   # no factor of its own: the framework's
 
 
+def extended_peak(points: list[dict], rows: int, per_row: float) -> int:
+    return int(extend_measurement(points, rows, "peak_bytes", model_per_row=per_row))
+
+
 def test_a_small_run_does_not_make_a_large_run_look_enormous():
     """One 3,000-row measurement: extend it by the size model's slope, not in proportion to rows
     (which multiplied the imports and test scoring too, and once estimated 60 GB for PCA_T2_SPE)."""
     small = [{"rows": 3_000, "features": 52, "peak_bytes": 400 * 2**20}]
     per_row = 4.0 * 52 * 4
-    assert extend_peak(small, 250_000, model_bytes_per_row=per_row) == 400 * 2**20 + per_row * 247_000   # ~450 MB
+    assert extended_peak(small, 250_000, per_row) == 400 * 2**20 + per_row * 247_000   # ~450 MB
     # two measured sizes: their own slope, from the nearest one
     two = small + [{"rows": 100_000, "features": 52, "peak_bytes": 600 * 2**20}]
     slope = 200 * 2**20 / 97_000
-    assert extend_peak(two, 250_000, model_bytes_per_row=per_row) == pytest.approx(600 * 2**20 + slope * 150_000, rel=1e-6)
-    assert extend_peak(two, 3_000, model_bytes_per_row=per_row) == 400 * 2**20     # measured at this size
+    assert extended_peak(two, 250_000, per_row) == pytest.approx(600 * 2**20 + slope * 150_000, rel=1e-6)
+    assert extended_peak(two, 3_000, per_row) == 400 * 2**20     # measured at this size
 
 
 def test_a_history_file_from_an_older_version_still_gives_estimates_and_is_upgraded(tmp_path, cache_dir):
@@ -200,7 +236,7 @@ def test_beyond_the_sizes_measured_a_flat_pair_of_small_runs_does_not_promise_a_
     flat = [{"rows": 3_000, "features": 52, "peak_bytes": 400 * 2**20},
             {"rows": 6_000, "features": 52, "peak_bytes": 400 * 2**20}]
     per_row = 4.0 * 52 * 4
-    assert extend_peak(flat, 250_000, model_bytes_per_row=per_row) == int(400 * 2**20 + per_row * 244_000)
+    assert extended_peak(flat, 250_000, per_row) == int(400 * 2**20 + per_row * 244_000)
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ resume, one interrupted run, and one in-process check of the start-up guard.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,6 +69,16 @@ def test_a_crashed_or_timed_out_ray_task_is_a_none_row_and_the_others_finish(fir
     assert jobs["SLOW"]["reason"].startswith("timed out")
     assert "ray: the worker running BAD died" in (run_dir / "jobs" / "BAD" / "stderr.log").read_text()
     assert "BAD" in (run_dir / "benchmark" / "report.md").read_text()   # a None row, not a crash
+
+
+def test_a_ray_job_reports_its_own_peak_and_it_joins_the_history(first_runs):
+    """The parent cannot sample a Ray worker (it may be on another node): the worker's own
+    getrusage peak goes into the manifest and the per-user history instead."""
+    folder, _, _ = first_runs
+    jobs = read_manifest(folder / "runs" / "ray")["jobs"]
+    assert jobs["PCA_T2_SPE"]["peak_rss_bytes"] > 50 * 2**20   # at least Python, numpy and the data
+    history = json.loads((folder / "cache" / "memory_history.json").read_text())
+    assert {"PCA_T2_SPE", "GOOD"} <= {entry["detector"] for entry in history.values()}
 
 
 def test_resuming_a_ray_run_reruns_only_the_failed_jobs(first_runs):

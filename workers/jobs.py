@@ -20,6 +20,7 @@ from artifacts import (DatasetPaths, JobPaths, JobSpec, ResultRecord, RunPaths, 
                        atomic_save_npy)
 from artifacts.checksums import digest_tree
 from artifacts.fingerprint import library_versions
+from workers.runtime import own_peak_rss_bytes
 
 #: rows scored per block, on run boundaries, so scoring memory stays flat
 SCORE_BLOCK_ROWS = 200_000
@@ -152,7 +153,7 @@ def block_bounds(groups: np.ndarray, target_rows: int) -> list[tuple[int, int]]:
 def _ok_record(spec: JobSpec, started: float, timer: Timer, files: dict, rows: dict) -> ResultRecord:
     return ResultRecord(
         name=spec.name, status="ok", fingerprint=spec.fingerprint, started=started, ended=time.time(),
-        timings=timer.timings, rows=rows, versions=_versions(), files=files,
+        timings=timer.timings, rows=rows, versions=_versions(), files=files, peak_rss_bytes=own_peak_rss_bytes(),
     )
 
 
@@ -160,7 +161,7 @@ def _failure_record(spec: JobSpec, started: float, error: BaseException) -> Resu
     return ResultRecord(
         name=spec.name, status="failed", fingerprint=spec.fingerprint, started=started, ended=time.time(),
         error={"type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()},
-        versions=_versions(),
+        versions=_versions(), peak_rss_bytes=own_peak_rss_bytes(),
     )
 
 

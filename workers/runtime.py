@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import os
+import resource
 import signal
 import sys
 import threading
@@ -51,6 +52,13 @@ def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:
                 os.killpg(os.getpgrp(), signal.SIGKILL)
             finally:
                 os._exit(70)
+
+
+def own_peak_rss_bytes() -> int:
+    """Peak resident memory of this worker, or of the largest process it waited for (a data
+    source's simulation pool): ``ru_maxrss`` is in KiB on Linux, in bytes on macOS."""
+    unit = 1 if sys.platform == "darwin" else 1024
+    return unit * max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
 def configure_tensorflow_threads(threads: int) -> None:
