@@ -90,14 +90,28 @@ def test_save_then_load_gives_identical_scores(fitted, test_scores, data, tmp_pa
 
 def test_predict_before_fit_raises_not_fitted(name, data):
     detector = detector_class(name)(**small_params(name))
-    with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
-        detector.predict(data.test[:10])
+    for method in (detector.predict, detector.statistics, detector.score_with_statistics):
+        with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+            method(data.test[:10])
 
 
 def test_wrong_feature_count_raises_value_error(fitted, data):
     detector, _ = fitted
-    with pytest.raises(ValueError, match="has 33 features, but .* was fitted with 52"):
-        detector.decision_function(data.test[:20, :33])
+    for method in (detector.decision_function, detector.statistics, detector.score_with_statistics):
+        with pytest.raises(ValueError, match="has 33 features, but .* was fitted with 52"):
+            method(data.test[:20, :33])
+
+
+def test_score_with_statistics_is_decision_function_and_statistics(fitted, test_scores, data):
+    """What a worker saves (one pass) equals the two public methods called one by one."""
+    detector, _ = fitted
+    scores, statistics = detector.score_with_statistics(data.test, groups=data.test_groups)
+    np.testing.assert_allclose(scores, test_scores, rtol=1e-6, atol=1e-9)
+    separately = detector.statistics(data.test, groups=data.test_groups)
+    assert set(statistics) == set(separately)
+    for name, values in separately.items():
+        assert values.shape == (len(data.test),)
+        np.testing.assert_allclose(statistics[name], values, rtol=1e-6, atol=1e-9)
 
 
 def test_unknown_parameter_lists_valid_ones(name):

@@ -74,12 +74,8 @@ class Detector:
 
     def decision_function(self, X, *, groups=None) -> np.ndarray:
         """Anomaly score per row, ndarray of shape (n_rows,); higher = more anomalous."""
-        self._check_fitted()
-        X = self._check_input(X, "X")
-        scores = np.asarray(self._score(X, groups=groups), dtype=np.float64).reshape(-1)
-        if scores.shape[0] != X.shape[0]:
-            raise RuntimeError(f"{type(self).__name__} returned {scores.shape[0]} scores for {X.shape[0]} rows")
-        return scores
+        X = self._check_scoring_input(X)
+        return self._check_scores(self._score(X, groups=groups), X)
 
     def predict(self, X, *, groups=None) -> np.ndarray:
         """0/1 alarm per row, ndarray of shape (n_rows,) of int8."""
@@ -90,16 +86,19 @@ class Detector:
         return (np.asarray(scores) > self.threshold_).astype(np.int8)
 
     def statistics(self, X, *, groups=None) -> dict[str, np.ndarray]:
-        """Extra per-row statistics worth saving (e.g. T2 and SPE); none by default."""
-        return {}
+        """Extra per-row statistics worth saving (e.g. T2 and SPE), each ndarray of
+        shape (n_rows,); none by default (a subclass implements ``_statistics``)."""
+        return self._statistics(self._check_scoring_input(X), groups=groups)
 
     def score_with_statistics(self, X, *, groups=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``(decision_function(X), statistics(X))`` — what a worker saves for the test rows.
 
-        A detector whose score is computed from its statistics overrides this, so its
-        model runs over the rows once instead of twice.
+        A detector whose score is computed from its statistics overrides
+        ``_score_with_statistics``, so its model runs over the rows once instead of twice.
         """
-        return self.decision_function(X, groups=groups), self.statistics(X, groups=groups)
+        X = self._check_scoring_input(X)
+        scores, statistics = self._score_with_statistics(X, groups=groups)
+        return self._check_scores(scores, X), statistics
 
     # ---- persistence ----------------------------------------------------------------
     def save(self, directory: str | Path) -> list[str]:
@@ -121,12 +120,24 @@ class Detector:
         state["_progress"] = None   # callbacks are process-local
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        from workers.detectors.projection import upgrade_standardizer_state
+
+        self.__dict__.update(upgrade_standardizer_state(state))
+
     # ---- for subclasses -------------------------------------------------------------
     def _fit(self, X, *, groups, X_valid, groups_valid) -> None:
         raise NotImplementedError
 
     def _score(self, X, *, groups) -> np.ndarray:
         raise NotImplementedError
+
+    def _statistics(self, X, *, groups) -> dict[str, np.ndarray]:
+        return {}
+
+    def _score_with_statistics(self, X, *, groups) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        # the public statistics(): a detector written before _statistics existed may override it
+        return self._score(X, groups=groups), self.statistics(X, groups=groups)
 
     def _theoretical_threshold(self) -> float | None:
         """A limit from theory (F distribution, ...) instead of validation percentiles."""
@@ -141,6 +152,18 @@ class Detector:
             X_valid, groups_valid = X, groups
         scores = np.asarray(self._score(X_valid, groups=groups_valid), dtype=np.float64)
         return float(np.percentile(scores, self.threshold_percentile))
+
+    def _check_scoring_input(self, X) -> np.ndarray:
+        """``X`` as an array, after checking the detector is fitted and ``X`` fits it."""
+        self._check_fitted()
+        return self._check_input(X, "X")
+
+    def _check_scores(self, scores, X: np.ndarray) -> np.ndarray:
+        """``scores`` as float64 of shape (n_rows,), one per row of ``X``."""
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if scores.shape[0] != X.shape[0]:
+            raise RuntimeError(f"{type(self).__name__} returned {scores.shape[0]} scores for {X.shape[0]} rows")
+        return scores
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "threshold_"):

@@ -27,6 +27,9 @@ import joblib
 import numpy as np
 
 from workers.detectors.base import Detector
+# Standardizer was defined here until every detector shared one: state.joblib files saved
+# before then name it workers.detectors.keras_support.Standardizer, so keep this import.
+from workers.detectors.projection import Standardizer
 
 KERAS_FILE = "model.keras"          # Keras native, reloaded for scoring
 SAVEDMODEL_DIR = "savedmodel"       # SavedModel export, for serving (TF Serving, tf.saved_model.load)
@@ -68,25 +71,6 @@ def pad_batch(batch: np.ndarray, rows: int) -> np.ndarray:
     if len(batch) >= rows:
         return batch
     return np.concatenate([batch, np.repeat(batch[-1:], rows - len(batch), axis=0)])
-
-
-class Standardizer:
-    """Per-column centring and scaling learnt from training rows, applied per batch."""
-
-    def __init__(self, X: np.ndarray, chunk_rows: int = 65536) -> None:
-        # Chunked float64 sums: a memmapped X is never copied whole.
-        total = np.zeros(X.shape[1]); squares = np.zeros(X.shape[1])
-        for start in range(0, X.shape[0], chunk_rows):
-            chunk = np.asarray(X[start:start + chunk_rows], dtype=np.float64)
-            total += chunk.sum(axis=0); squares += (chunk**2).sum(axis=0)
-        self.mean = total / X.shape[0]
-        std = np.sqrt(np.maximum(squares / X.shape[0] - self.mean**2, 0.0))
-        self.scale = np.where(std > 1e-12, std, 1.0)   # constant columns stay 0, not NaN
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        # float32 arithmetic: float64 statistics would promote every batch (2x slower scoring).
-        batch = np.asarray(batch, dtype=np.float32)
-        return (batch - self.mean.astype(np.float32)) / self.scale.astype(np.float32)
 
 
 # ---- statistics shared by VAE_T2 and PCA_AE ----------------------------------------------
@@ -157,6 +141,13 @@ class KerasDetector(Detector):
         keras = keras_api().keras
         keras.utils.set_random_seed(int(self.random_state))
         return keras
+
+    def _fit_on_standardized_rows(self, X, groups, X_valid, groups_valid) -> None:
+        """Fit ``standardizer_``, build the models and train them on standardized rows (or windows)."""
+        keras = self._start_keras()
+        self.standardizer_ = Standardizer.fit(X)
+        self.model_, self.scorer_ = self._build_models(keras, X.shape[1])
+        self._train(X, groups, X_valid, groups_valid, self.standardizer_)
 
     def _train(self, X, groups, X_valid, groups_valid, transform) -> None:
         """Fit ``self.model_`` on batches of ``transform(X rows or windows)``; early stopping."""
@@ -269,12 +260,13 @@ class CombinedStatisticsDetector(KerasDetector):
     be). ``threshold_`` is then set by the base class on this combined score.
     """
 
-    def _raw_statistics(self, X, groups) -> dict[str, np.ndarray]:
+    def _statistics(self, X, *, groups) -> dict[str, np.ndarray]:
+        """The raw statistics per row (before scaling), each ndarray of shape (n_rows,)."""
         raise NotImplementedError
 
     def _fit_scales(self, X, groups, X_valid, groups_valid) -> None:
-        reference = (X, groups) if X_valid is None else (X_valid, groups_valid)
-        raw = self._raw_statistics(*reference)
+        reference, reference_groups = (X, groups) if X_valid is None else (X_valid, groups_valid)
+        raw = self._statistics(reference, groups=reference_groups)
         self.scales_ = fit_statistic_scales(raw, SCALE_PERCENTILE)
         # fit() sets the threshold on these same rows next: keep their score instead of
         # running the model over them a second time.
@@ -287,14 +279,9 @@ class CombinedStatisticsDetector(KerasDetector):
         return float(np.percentile(np.asarray(scores, dtype=np.float64), self.threshold_percentile))
 
     def _score(self, X, *, groups) -> np.ndarray:
-        return combine_statistics(self._raw_statistics(X, groups), self.scales_)
+        return self._score_with_statistics(X, groups=groups)[0]
 
-    def statistics(self, X, *, groups=None) -> dict[str, np.ndarray]:
-        """The raw statistics per row (before scaling), each ndarray of shape (n_rows,)."""
-        self._check_fitted()
-        return self._raw_statistics(self._check_input(X, "X"), groups)
-
-    def score_with_statistics(self, X, *, groups=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _score_with_statistics(self, X, *, groups) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Score and raw statistics from one pass of the Keras model over the rows."""
-        raw = self.statistics(X, groups=groups)
-        return np.asarray(combine_statistics(raw, self.scales_), dtype=np.float64).reshape(-1), raw
+        raw = self._statistics(X, groups=groups)
+        return combine_statistics(raw, self.scales_), raw

@@ -24,7 +24,7 @@ scoring speed under load matters more.
 """
 from __future__ import annotations
 
-from workers.detectors.keras_support import KerasDetector, Standardizer
+from workers.detectors.keras_support import KerasDetector
 
 
 class LSTMVAE(KerasDetector):
@@ -39,10 +39,7 @@ class LSTMVAE(KerasDetector):
     def _fit(self, X, *, groups, X_valid, groups_valid) -> None:
         if self.window_length < 1:
             raise ValueError(f"LSTMVAE sequence_length must be >= 1; got {self.sequence_length}")
-        keras = self._start_keras()
-        self.standardizer_ = Standardizer(X)
-        self.model_, self.scorer_ = self._build_models(keras, X.shape[1])
-        self._train(X, groups, X_valid, groups_valid, self.standardizer_)
+        self._fit_on_standardized_rows(X, groups, X_valid, groups_valid)
 
     def _score(self, X, *, groups):
         return self._predict_statistics(X, groups, self.standardizer_)[0]

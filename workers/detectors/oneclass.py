@@ -28,7 +28,7 @@ from sklearn.svm import OneClassSVM
 
 from workers.detectors.base import Detector
 from workers.detectors.projection import (
-    CHUNK_ROWS, check_open_unit, check_positive_int, fit_standardizer, standardize,
+    CHUNK_ROWS, Standardizer, check_open_unit, check_positive_int, upgrade_standardizer_state,
 )
 
 
@@ -73,25 +73,27 @@ def fit_nystroem(Z: np.ndarray, n_kernel_features: int, gamma: float, random_sta
 class OneClassHead:
     """Standardize features -> RBF kernel rows against the support vectors -> dual weights."""
 
-    mean: np.ndarray
-    scale: np.ndarray
+    standardizer: Standardizer
     kernel: RBFLandmarks
     weights: np.ndarray     # (n_support,) float32 dual coefficients
     offset: float           # libsvm's rho
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(upgrade_standardizer_state(state, "mean", "scale", "standardizer"))
+
     def score(self, Z: np.ndarray) -> np.ndarray:
         """Negative SVM decision value per row (higher = more anomalous), shape (n_rows,)."""
-        return self.offset - self.kernel.kernel(standardize(Z, self.mean, self.scale)) @ self.weights
+        return self.offset - self.kernel.kernel(self.standardizer(Z)) @ self.weights
 
 
 def fit_oneclass_head(Z: np.ndarray, *, nu: float, gamma: float | None) -> OneClassHead:
     """Train the exact RBF one-class SVM on feature rows ``Z`` (n_rows, n_features), already subsampled."""
-    mean, scale = fit_standardizer(Z)
-    Zs = standardize(Z, mean, scale, np.float64)
+    standardizer = Standardizer.fit(Z)
+    Zs = standardizer(Z, np.float64)
     gamma = 1.0 / Z.shape[1] if gamma is None else float(gamma)   # sklearn's "scale" on unit-variance features
     svm = OneClassSVM(nu=nu, gamma=gamma, cache_size=500).fit(Zs)
     # sklearn: decision_function = dual_coef . k(x, SV) + intercept_
-    return OneClassHead(mean, scale, RBFLandmarks.from_landmarks(svm.support_vectors_, gamma),
+    return OneClassHead(standardizer, RBFLandmarks.from_landmarks(svm.support_vectors_, gamma),
                         svm.dual_coef_.ravel().astype(np.float32), float(-svm.intercept_[0]))
 
 
@@ -115,8 +117,8 @@ class OneClassSVMDetector(Detector):
 
     def _fit(self, X, *, groups, X_valid, groups_valid) -> None:
         self._check_head_params()
-        self.mean_, self.scale_ = fit_standardizer(X)
-        Xs = standardize(X, self.mean_, self.scale_)
+        self.standardizer_ = Standardizer.fit(X)
+        Xs = self.standardizer_(X)
         self._fit_features(Xs)
         rows = sample_rows(Xs.shape[0], self.max_samples, self.random_state)
         features = self._transform_features(Xs[rows])
@@ -126,7 +128,7 @@ class OneClassSVMDetector(Detector):
     def _score(self, X, *, groups) -> np.ndarray:
         scores = np.empty(X.shape[0], dtype=np.float64)
         for start in range(0, X.shape[0], CHUNK_ROWS):
-            Xs = standardize(X[start:start + CHUNK_ROWS], self.mean_, self.scale_)
+            Xs = self.standardizer_(X[start:start + CHUNK_ROWS])
             scores[start:start + len(Xs)] = self.head_.score(self._transform_features(Xs))
         return scores
 

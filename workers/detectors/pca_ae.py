@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from workers.detectors.keras_support import SCORING_BATCH_ROWS, CombinedStatisticsDetector, Standardizer
+from workers.detectors.keras_support import SCORING_BATCH_ROWS, CombinedStatisticsDetector
+from workers.detectors.projection import Standardizer, check_n_components, count_components, fit_pca
 
 AE_INPUTS = ("scores", "residual")
 
@@ -33,29 +34,11 @@ class PrincipalSubspace:
     """Principal axes of standardized rows; projects batches (picklable, numpy only)."""
 
     def __init__(self, X, standardizer: Standardizer, n_components: float | int, ae_input: str) -> None:
+        """``n_components`` as ``check_n_components`` returns it; at least one residual direction is kept."""
         self.standardizer, self.ae_input = standardizer, ae_input
-        eigenvalues, axes = np.linalg.eigh(self._correlation(X))
-        order = np.argsort(eigenvalues)[::-1]
-        eigenvalues, axes = np.maximum(eigenvalues[order], 1e-12), axes[:, order]
-        k = self._count_components(eigenvalues, n_components)
-        self.axes, self.eigenvalues = axes[:, :k].astype(np.float32), eigenvalues[:k]
-
-    def _correlation(self, X, chunk_rows: int = 65536) -> np.ndarray:
-        # Chunked: a memmapped X is never standardized whole.
-        gram = np.zeros((X.shape[1], X.shape[1]))
-        for start in range(0, X.shape[0], chunk_rows):
-            chunk = self.standardizer(np.asarray(X[start:start + chunk_rows])).astype(np.float64)
-            gram += chunk.T @ chunk
-        return gram / max(1, X.shape[0] - 1)
-
-    @staticmethod
-    def _count_components(eigenvalues: np.ndarray, n_components: float | int) -> int:
-        if isinstance(n_components, float) and 0 < n_components < 1:
-            explained = np.cumsum(eigenvalues) / eigenvalues.sum()
-            return int(np.searchsorted(explained, n_components) + 1)
-        if int(n_components) >= 1:
-            return min(int(n_components), len(eigenvalues))
-        raise ValueError(f"PCAAE n_components must be a fraction in (0, 1) or a count >= 1; got {n_components!r}")
+        eigenvalues, axes = fit_pca(X, standardizer)
+        k = count_components(eigenvalues, n_components, keep_residual=True)
+        self.axes, self.eigenvalues = axes[:, :k].astype(np.float32), np.maximum(eigenvalues[:k], 1e-12)
 
     def whitened_scores(self, batch: np.ndarray) -> np.ndarray:
         return (self.standardizer(batch) @ self.axes / np.sqrt(self.eigenvalues)).astype(np.float32)
@@ -78,15 +61,16 @@ class PCAAE(CombinedStatisticsDetector):
     def _fit(self, X, *, groups, X_valid, groups_valid) -> None:
         if self.ae_input not in AE_INPUTS:
             raise ValueError(f"PCAAE ae_input must be one of {', '.join(AE_INPUTS)}; got {self.ae_input!r}")
+        n_components = check_n_components(type(self).__name__, self.n_components, X.shape[1])
         keras = self._start_keras()
-        self.subspace_ = PrincipalSubspace(X, Standardizer(X), self.n_components, self.ae_input)
+        self.subspace_ = PrincipalSubspace(X, Standardizer.fit(X), n_components, self.ae_input)
         self.n_components_ = self.subspace_.axes.shape[1]
         width = self.n_components_ if self.ae_input == "scores" else X.shape[1]
         self.model_, self.scorer_ = self._build_models(keras, width)
         self._train(X, groups, X_valid, groups_valid, self.subspace_)
         self._fit_scales(X, groups, X_valid, groups_valid)
 
-    def _raw_statistics(self, X, groups) -> dict[str, np.ndarray]:
+    def _statistics(self, X, *, groups) -> dict[str, np.ndarray]:
         t2, spe = self._pca_statistics(X)
         return {"t2": t2, "spe": spe, "ae": self._predict_statistics(X, groups, self.subspace_)[0].astype(np.float64)}
 

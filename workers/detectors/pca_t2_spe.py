@@ -21,7 +21,7 @@ from scipy import stats
 
 from workers.detectors.base import Detector
 from workers.detectors.projection import (
-    CHUNK_ROWS, check_n_components, check_open_unit, count_components, fit_pca, fit_standardizer, standardize,
+    CHUNK_ROWS, Standardizer, check_n_components, check_open_unit, count_components, fit_pca,
 )
 
 
@@ -66,10 +66,10 @@ class PCAT2SPE(Detector):
         if X.shape[0] <= X.shape[1]:
             raise ValueError(f"{name}: needs more training rows than features to estimate the covariance; "
                              f"got {X.shape[0]} rows of {X.shape[1]} features.")
-        self.mean_, self.scale_ = fit_standardizer(X)
-        eigvals, eigvecs = fit_pca(standardize(X, self.mean_, self.scale_, np.float64))
+        self.standardizer_ = Standardizer.fit(X)
+        eigvals, eigvecs = fit_pca(X, self.standardizer_)
         # keep at least one residual direction, or SPE (and its limit) is undefined
-        k = min(count_components(eigvals, n_components), X.shape[1] - 1)
+        k = count_components(eigvals, n_components, keep_residual=True)
         self.n_components_ = k
         self.explained_variance_ = eigvals
         self.components_ = eigvecs[:, :k].T                      # (k, n_features)
@@ -92,24 +92,20 @@ class PCAT2SPE(Detector):
     def _statistics_blocks(self, X):
         k = self.n_components_
         for start in range(0, X.shape[0], CHUNK_ROWS):
-            z = standardize(X[start:start + CHUNK_ROWS], self.mean_, self.scale_)
+            z = self.standardizer_(X[start:start + CHUNK_ROWS])
             projected = z @ self.projection_
             np.square(projected, out=projected)
             yield projected[:, :k].sum(axis=1), projected[:, k:].sum(axis=1)
 
-    def statistics(self, X, *, groups=None) -> dict[str, np.ndarray]:
+    def _statistics(self, X, *, groups) -> dict[str, np.ndarray]:
         """Hotelling T2 and SPE per row, each ndarray of shape (n_rows,)."""
-        return self.score_with_statistics(X, groups=groups)[1]
+        return self._score_with_statistics(X, groups=groups)[1]
 
     def _score(self, X, *, groups) -> np.ndarray:
-        return self._score_and_statistics(X)[0]
+        return self._score_with_statistics(X, groups=groups)[0]
 
-    def score_with_statistics(self, X, *, groups=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _score_with_statistics(self, X, *, groups) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Score, T2 and SPE from one pass over the rows."""
-        self._check_fitted()
-        return self._score_and_statistics(self._check_input(X, "X"))
-
-    def _score_and_statistics(self, X) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         scores = np.empty(X.shape[0], dtype=np.float64)
         t2_parts, spe_parts = [], []
         start = 0

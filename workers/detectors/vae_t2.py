@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workers.detectors.keras_support import (CombinedStatisticsDetector, Standardizer, fit_hotelling,
-                                             hotelling_t2)
+from workers.detectors.keras_support import CombinedStatisticsDetector, fit_hotelling, hotelling_t2
 
 HOTELLING_ROWS = 100_000   # enough for a stable covariance of <= ~50 latent dims, bounded cost
 
@@ -25,16 +24,13 @@ class VAET2(CombinedStatisticsDetector):
     defaults = {**CombinedStatisticsDetector.defaults, "latent_dim": 8, "hidden_units": 32}
 
     def _fit(self, X, *, groups, X_valid, groups_valid) -> None:
-        keras = self._start_keras()
-        self.standardizer_ = Standardizer(X)
-        self.model_, self.scorer_ = self._build_models(keras, X.shape[1])
-        self._train(X, groups, X_valid, groups_valid, self.standardizer_)
+        self._fit_on_standardized_rows(X, groups, X_valid, groups_valid)
         step = max(1, X.shape[0] // HOTELLING_ROWS)
         latent = self._predict_statistics(X[::step], None, self.standardizer_)[1]
         self.latent_mean_, self.latent_inv_cov_ = fit_hotelling(latent)
         self._fit_scales(X, groups, X_valid, groups_valid)
 
-    def _raw_statistics(self, X, groups) -> dict[str, np.ndarray]:
+    def _statistics(self, X, *, groups) -> dict[str, np.ndarray]:
         error, latent = self._predict_statistics(X, groups, self.standardizer_)
         return {"t2": hotelling_t2(latent, self.latent_mean_, self.latent_inv_cov_),
                 "spe": error.astype(np.float64)}
