@@ -154,6 +154,18 @@ def test_unknown_source_string_lists_valid_kinds():
         parse_source("tep:x")
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"sise": "tiny"}, "unknown option(s) sise for data source synthetic. Valid options: size (tiny, small or full"),
+    ({"size": "huge"}, "unknown synthetic size 'huge'; choose one of: tiny, small, full"),
+])
+def test_synthetic_bad_options_name_the_choices(options, message):
+    from workers.data.synthetic import load as load_synthetic
+
+    with pytest.raises(DataError) as error:
+        load_synthetic(None, options)
+    assert message in str(error.value)
+
+
 # --- Rieth ---
 
 def write_rieth_dir(folder: Path, suffix: str, test_lengths: dict | None = None) -> Path:
@@ -210,12 +222,49 @@ def test_rieth_chunked_writer_matches_in_memory_writer(tmp_path):
             yield Chunk(X[start:end], groups[start:end], *((data.test_labels[start:end], data.test_meta[start:end])
                                                           if split == "test" else ()))
 
-    source = ChunkedSource(read_chunks, list(data.variables), data.onset, data.sampling_minutes, data.source)
+    source = ChunkedSource(read_chunks=read_chunks, variables=list(data.variables), onset=data.onset,
+                           sampling_minutes=data.sampling_minutes, source=data.source)
     meta = write_prepared_chunks(source, DatasetPaths(tmp_path / "chunks"), "fp")
     whole, chunked = prepared_arrays(tmp_path / "whole"), prepared_arrays(tmp_path / "chunks")
     for name in DatasetPaths.ARRAYS:
         np.testing.assert_allclose(chunked[name], whole[name], atol=2e-5, err_msg=name)
     assert meta["shapes"]["test"] == list(data.test.shape)
+
+
+def prepared_files() -> list[str]:
+    return sorted(["meta.json", *(f"{name}.npy" for name in DatasetPaths.ARRAYS)])
+
+
+def test_chunked_writer_reads_each_split_once_and_deletes_its_spool(tmp_path):
+    from workers.data.synthetic import describe
+
+    _, source = describe({"size": "tiny"}, seed=0)
+    generate, passes = source.read_chunks, []
+
+    def read_chunks(split):
+        passes.append(split)
+        return generate(split)
+
+    source.read_chunks = read_chunks
+    write_prepared_chunks(source, DatasetPaths(tmp_path / "out"), "fp")
+    assert passes == ["train", "valid", "test"]   # train is replayed from the spool, not generated again
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == prepared_files()
+
+
+def test_rieth_parses_each_file_once(tmp_path, monkeypatch):
+    from workers.data import rieth
+
+    folder = write_rieth_dir(tmp_path / "r", ".csv")
+    read, parsed = rieth.iter_table_chunks, []
+
+    def iter_table_chunks(path, *args):
+        parsed.append(Path(path).name)
+        return read(path, *args)
+
+    monkeypatch.setattr(rieth, "iter_table_chunks", iter_table_chunks)
+    prepare("rieth", folder, {"chunk_rows": 1000}, tmp_path / "out")
+    assert sorted(parsed) == sorted(path.name for path in folder.iterdir())
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == prepared_files()
 
 
 def test_rieth_missing_required_file_names_it_and_the_doi(tmp_path):
@@ -233,7 +282,7 @@ def test_rieth_train_and_test_variables_that_differ(tmp_path):
     pd.read_csv(path).drop(columns=["xmv_11"]).to_csv(path, index=False)
     with pytest.raises(DataError, match=r"TEP_Faulty_Testing.csv lacks column\(s\) xmv_11"):
         prepare("rieth", folder, {}, tmp_path / "out")
-    assert not list((tmp_path / "out").glob("*.npy"))   # nothing half-written is left behind
+    assert not list((tmp_path / "out").iterdir())   # nothing half-written, and no spool, is left behind
 
 
 def test_rieth_text_and_nan_cells_name_file_row_column(tmp_path):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.data.dataset import TEP_VARIABLES, LoadedData
+from workers.data.dataset import TEP_VARIABLES, LoadedData, count_held_out, label_from_onset, whole_runs_test_meta
 from workers.data.errors import DataError
 from workers.data.options import check_option_names, fraction_option, select_faults
 
@@ -50,13 +50,13 @@ def load(location: str, options: dict, seed: int = 0) -> LoadedData:
     directory = Path(location)
     check_files_present(directory, [TRAIN_FILE, test_file(0), *(test_file(f) for f in faults)])
     in_control = read_braatz_file(directory / TRAIN_FILE, TRAIN_ROWS)
-    n_train = len(in_control) - max(1, int(round(len(in_control) * valid_fraction)))
+    n_train = len(in_control) - count_held_out(len(in_control), valid_fraction)
     test, test_meta = read_test_runs(directory, [0, *faults], first_run_id=2)
     return LoadedData(
         train=in_control[:n_train], train_groups=np.zeros(n_train, np.int32),
         valid=in_control[n_train:], valid_groups=np.ones(len(in_control) - n_train, np.int32),
         test=test, test_groups=test_meta[:, 1].copy(),
-        test_labels=np.where(test_meta[:, 2] >= ONSET, test_meta[:, 0], 0), test_meta=test_meta,
+        test_labels=label_from_onset(test_meta, ONSET), test_meta=test_meta,
         variables=list(TEP_VARIABLES), onset=ONSET, sampling_minutes=SAMPLING_MINUTES, source=source,
         notes=["Braatz TEP data: one in-control training run (d00.dat); its last "
                f"{len(in_control) - n_train} rows are the validation run. One test run per fault."],
@@ -76,14 +76,9 @@ def check_files_present(directory: Path, names: list[str]) -> None:
 
 def read_test_runs(directory: Path, faults: list[int], first_run_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Stack the test files; meta rows are (fault, run id, 0-based sample), shape (n_rows, 3)."""
-    runs, meta = [], []
-    for offset, fault in enumerate(faults):
-        run = read_braatz_file(directory / test_file(fault), TEST_ROWS)[:TEST_ROWS]
-        samples = np.arange(len(run), dtype=np.int32)
-        meta.append(np.column_stack([np.full_like(samples, fault), np.full_like(samples, first_run_id + offset),
-                                     samples]))
-        runs.append(run)
-    return np.concatenate(runs), np.concatenate(meta)
+    runs = [read_braatz_file(directory / test_file(fault), TEST_ROWS)[:TEST_ROWS] for fault in faults]
+    run_ids = range(first_run_id, first_run_id + len(faults))
+    return np.concatenate(runs), whole_runs_test_meta(faults, run_ids, [len(run) for run in runs])
 
 
 def read_braatz_file(path: Path, expected_rows: int) -> np.ndarray:

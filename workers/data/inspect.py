@@ -20,7 +20,7 @@ import numpy as np
 from artifacts import DatasetPaths
 from artifacts.options import parse_options
 from artifacts.sources import SourceError, parse_source
-from workers.data.dataset import PreparedData, open_prepared
+from workers.data.dataset import NO_FAULTY_ROW, PreparedData, first_faulty_samples, open_prepared
 from workers.data.errors import DataError
 
 _SCAN_ROWS = 1_000_000   # rows read at a time when scanning a prepared array
@@ -84,13 +84,12 @@ def format_faults(data: PreparedData) -> list[str]:
     runs, run_index = np.unique(meta[:, 1], return_inverse=True)
     run_fault = np.zeros(len(runs), np.int64)
     run_fault[run_index] = meta[:, 0]
-    onset = np.full(len(runs), np.iinfo(np.int64).max)
-    np.minimum.at(onset, run_index[labels != 0], meta[labels != 0, 2])
+    onset = first_faulty_samples(run_index, meta[:, 2], labels, len(runs))
     lines = [f"  {'fault':>5} {'runs':>6} {'rows':>10} {'faulty rows':>12}  onset samples"]
     for fault in np.unique(run_fault):
         of_fault = run_fault == fault
         rows = int(np.isin(run_index, np.flatnonzero(of_fault)).sum())
-        starts = onset[of_fault & (onset != np.iinfo(np.int64).max)]
+        starts = onset[of_fault & (onset != NO_FAULTY_ROW)]
         shown = "-" if starts.size == 0 else f"{starts.min()}..{starts.max()}" if starts.min() != starts.max() else str(starts.min())
         lines.append(f"  {fault:>5} {int(of_fault.sum()):>6} {rows:>10} {int((labels == fault).sum()) if fault else 0:>12}  {shown}")
     return lines

@@ -16,7 +16,9 @@ Nominal runs have 500 (training) and 960 (testing) samples; shorter runs load as
 
 Rows of a run must be contiguous (the files are sorted by fault, run, sample). The testing
 file has 9.6 million rows, so everything is streamed chunk by chunk into the prepared
-arrays (``prepare``), never held whole in memory.
+arrays (``prepare``), never held whole in memory. Each file is parsed once: the fault-free
+training file feeds both train and valid, and which runs validate (the last ones) is known
+only at its end, so its rows wait in a spool file next to the prepared arrays.
 
 Options: ``faults`` (int or list; default all), ``runs`` (simulation runs used per fault in
 each file, first ones in file order; default all), ``valid_fraction`` (share of the selected
@@ -31,12 +33,12 @@ from typing import Iterator
 import numpy as np
 
 from artifacts import DatasetPaths
-from workers.data.dataset import TEP_VARIABLES
+from workers.data.dataset import TEP_VARIABLES, build_test_meta, count_validation_runs, label_from_onset
 from workers.data.errors import DataError
 from workers.data.options import (check_faults_present, check_option_names, count_option, fraction_option,
                                   select_faults)
 from workers.data.tables import CHUNK_ROWS, describe_row, find_table, iter_table_chunks, numeric_columns
-from workers.data.writer import Chunk, ChunkedSource, write_prepared_chunks
+from workers.data.writer import Chunk, ChunkedSource, ChunkSpool, write_prepared_chunks
 
 SAMPLING_MINUTES = 3.0
 ONSET = 160   # 0-based index of the first faulty sample in a testing run
@@ -58,6 +60,7 @@ _RUN_KEY_BASE = 1 << 32   # key = fault * base + simulationRun, one int64 per ro
 @dataclass
 class RiethPlan:
     files: dict[str, Path]
+    in_control: ChunkSpool      # the rows of the selected fault-free training runs, run id as group
     train_runs: set[int]
     valid_runs: set[int]
     faults: list[int] | None
@@ -68,20 +71,23 @@ class RiethPlan:
 
 def prepare(location: str, options: dict, out: DatasetPaths, fingerprint: str, seed: int = 0) -> dict:
     """Stream the files into ``out``; returns ``meta.json``'s content. ``seed`` is unused."""
-    return write_prepared_chunks(plan_source(location, options), out, fingerprint)
+    with ChunkSpool(out.root, "rieth-in-control") as in_control:
+        return write_prepared_chunks(plan_source(location, options, in_control), out, fingerprint)
 
 
-def plan_source(location: str, options: dict) -> ChunkedSource:
-    """Find the files, choose the training/validation runs, and describe the chunked source."""
+def plan_source(location: str, options: dict, in_control: ChunkSpool) -> ChunkedSource:
+    """Find the files, read the fault-free training runs into ``in_control``, choose the
+    training/validation runs, and describe the chunked source."""
     source = f"rieth:{location}"
     check_option_names(options, OPTIONS, source)
     files = find_rieth_files(Path(location))
     runs = count_option(options, "runs", source)
     chunk_rows = count_option(options, "chunk_rows", source) or CHUNK_ROWS
     faults = select_faults(options, None, source)
-    in_control = scan_training_runs(files["fault_free_training"], runs, chunk_rows)
-    train_runs, valid_runs = split_runs(in_control, fraction_option(options, "valid_fraction", 0.1, source), source)
-    plan = RiethPlan(files, set(train_runs), set(valid_runs), faults, runs, chunk_rows,
+    valid_fraction = fraction_option(options, "valid_fraction", 0.1, source)
+    run_order = spool_training_runs(files["fault_free_training"], runs, chunk_rows, in_control)
+    train_runs, valid_runs = split_runs(run_order, valid_fraction, source)
+    plan = RiethPlan(files, in_control, set(train_runs), set(valid_runs), faults, runs, chunk_rows,
                      details={"files": {role: path.name for role, path in files.items()},
                               "train_runs": len(train_runs), "valid_runs": len(valid_runs)})
     return ChunkedSource(
@@ -104,13 +110,18 @@ def find_rieth_files(directory: Path) -> dict[str, Path]:
     return {role: path for role, path in found.items() if path is not None}
 
 
-def scan_training_runs(path: Path, runs: int | None, chunk_rows: int) -> list[int]:
-    """simulationRun numbers of the fault-free training file in file order (the first ``runs``)."""
+def spool_training_runs(path: Path, runs: int | None, chunk_rows: int, spool: ChunkSpool) -> list[int]:
+    """Read the fault-free training file once: check that it is in control, keep the rows of its
+    first ``runs`` runs (all when None) in ``spool``, one chunk per chunk read; return those
+    runs' simulationRun numbers in file order."""
     order: dict[int, None] = {}   # an insertion-ordered set
-    for first, frame in iter_table_chunks(path, ["simulationRun"], chunk_rows):
-        column = numeric_columns(frame, ["simulationRun"], path, first)[:, 0].astype(np.int64)
-        values, first_seen = np.unique(column, return_index=True)
+    for first, keys, X in read_rows(path, chunk_rows):
+        check_in_control(path, first, keys)
+        values, first_seen = np.unique(keys[:, 1], return_index=True)
         order.update(dict.fromkeys(int(run) for run in values[np.argsort(first_seen)]))
+        selected = np.isin(keys[:, 1], list(order)[:runs])
+        if selected.any():
+            spool.append(Chunk(X[selected], keys[selected, 1].astype(np.int32)))
     return list(order)[:runs]
 
 
@@ -119,7 +130,7 @@ def split_runs(runs: list[int], valid_fraction: float, source: str) -> tuple[lis
     if len(runs) < 2:
         raise DataError(f"{source} has {len(runs)} fault-free training run(s) selected; at least 2 are needed "
                         "(one to train, one to set thresholds). Raise runs=, or check TEP_FaultFree_Training.")
-    n_valid = min(len(runs) - 1, max(1, int(round(len(runs) * valid_fraction))))
+    n_valid = count_validation_runs(len(runs), valid_fraction)
     return runs[:-n_valid], runs[-n_valid:]
 
 
@@ -127,13 +138,11 @@ def read_split(plan: RiethPlan, split: str) -> Iterator[Chunk]:
     if split == "test":
         yield from read_test_chunks(plan)
         return
-    keep = plan.train_runs if split == "train" else plan.valid_runs
-    path = plan.files["fault_free_training"]
-    for first, keys, X in read_rows(path, plan.chunk_rows):
-        check_in_control(path, first, keys)
-        mask = np.isin(keys[:, 1], list(keep))
+    keep = list(plan.train_runs if split == "train" else plan.valid_runs)
+    for chunk in plan.in_control.replay():
+        mask = np.isin(chunk.groups, keep)
         if mask.any():
-            yield Chunk(X[mask], keys[mask, 1].astype(np.int32))
+            yield Chunk(chunk.X[mask], chunk.groups[mask])
 
 
 def read_rows(path: Path, chunk_rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -171,10 +180,9 @@ def read_test_chunks(plan: RiethPlan) -> Iterator[Chunk]:
 
 def build_test_chunk(X: np.ndarray, keys: np.ndarray, ids: np.ndarray, last_in_control: int | None) -> Chunk:
     """Label rows after the onset with their run's fault; rows up to it (and fault-free runs) get 0."""
-    fault, sample = keys[:, 0], keys[:, 2]
-    faulty = sample > last_in_control if last_in_control is not None else np.zeros(len(keys), bool)
-    meta = np.column_stack([fault, ids, sample - 1]).astype(np.int32)
-    return Chunk(X, ids.astype(np.int32), np.where(faulty, fault, 0).astype(np.int16), meta)
+    meta = build_test_meta(keys[:, 0], ids, keys[:, 2] - 1)   # the files count samples from 1
+    # the last in-control sample counted from 1 is the first faulty one counted from 0
+    return Chunk(X, ids.astype(np.int32), label_from_onset(meta, last_in_control), meta)
 
 
 class TestRunNumbering:

@@ -32,15 +32,14 @@ from typing import Iterator
 import numpy as np
 
 from artifacts import DatasetPaths
-from workers.data.dataset import TEP_VARIABLES, LoadedData
+from workers.data.dataset import TEP_VARIABLES, LoadedData, label_from_onset, whole_runs_test_meta
 from workers.data.errors import DataError
 from workers.data.options import check_option_names, count_option, select_faults
-from workers.data.writer import Chunk, ChunkedSource, load_chunks, write_prepared_chunks
+from workers.data.writer import RUNS_PER_CHUNK, SPLIT_CODE, Chunk, ChunkedSource, load_chunks, write_prepared_chunks
 
 SOURCE = "simulate"
 SAMPLING_MINUTES = 3.0
 CONTROL_INTERVAL_H = 0.01     # tep-studio's FDD-benchmark step; its 0.0005 h default is 20x slower
-RUNS_PER_CHUNK = 25
 ALL_FAULTS = tuple(range(1, 29))
 DEFAULT_FAULTS = tuple(range(1, 21))
 INSTALL_HINT = "the simulate source needs the tep-studio package: pip install -e '.[simulate]' (in the orchestrate checkout)"
@@ -54,7 +53,6 @@ OPTIONS = {
     "onset_hours": "time the fault starts in a test run, in hours; default 8 (sample 160)",
     "workers": "parallel simulator processes; default min(4, CPU count)",
 }
-_SPLIT_CODE = {"train": 1, "valid": 2, "test": 3}
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ def check_tep_studio_installed() -> None:
 def kernel_seed(seed: int, split: str, fault: int, number: int) -> float:
     """A noise seed for the TEP kernel from (seed, split, fault, run number): a positive whole
     number below 2**31, like the kernel's own default seed 1431655765."""
-    state = np.random.SeedSequence([seed, _SPLIT_CODE[split], fault, number]).generate_state(1)[0]
+    state = np.random.SeedSequence([seed, SPLIT_CODE[split], fault, number]).generate_state(1)[0]
     return float(1 + int(state) % (2**31 - 2))
 
 
@@ -200,7 +198,7 @@ def collect_run(future: Future, spec: RunSpec) -> tuple[np.ndarray, float | None
 
 
 def read_chunks(plan: SimulationPlan, pool: ProcessPoolExecutor, split: str) -> Iterator[Chunk]:
-    """Simulate ``split`` RUNS_PER_CHUNK runs at a time; a second pass simulates again (same rows)."""
+    """Simulate ``split`` RUNS_PER_CHUNK runs at a time (the writer makes one pass per split)."""
     specs = plan.runs[split]
     for start in range(0, len(specs), RUNS_PER_CHUNK):
         batch = specs[start:start + RUNS_PER_CHUNK]
@@ -213,14 +211,12 @@ def read_chunks(plan: SimulationPlan, pool: ProcessPoolExecutor, split: str) -> 
 
 
 def build_chunk(plan: SimulationPlan, specs: list[RunSpec], runs: list[np.ndarray]) -> Chunk:
-    groups = np.concatenate([np.full(len(rows), spec.run_id, np.int32) for spec, rows in zip(specs, runs)])
+    lengths = [len(rows) for rows in runs]   # a run that tripped a shutdown is shorter
+    groups = np.repeat([spec.run_id for spec in specs], lengths).astype(np.int32)
     if specs[0].split != "test":
         return Chunk(np.concatenate(runs), groups)
-    meta = np.concatenate([np.column_stack([np.full(len(rows), spec.fault), np.full(len(rows), spec.run_id),
-                                            np.arange(len(rows))]) for spec, rows in zip(specs, runs)])
-    meta = meta.astype(np.int32)
-    labels = np.where(meta[:, 2] >= plan.onset, meta[:, 0], 0).astype(np.int16)
-    return Chunk(np.concatenate(runs), groups, labels, meta)
+    meta = whole_runs_test_meta([spec.fault for spec in specs], [spec.run_id for spec in specs], lengths)
+    return Chunk(np.concatenate(runs), groups, label_from_onset(meta, plan.onset), meta)
 
 
 def describe_source(plan: SimulationPlan, pool: ProcessPoolExecutor) -> ChunkedSource:

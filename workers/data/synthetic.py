@@ -18,9 +18,10 @@ from typing import Iterator
 import numpy as np
 
 from artifacts import DatasetPaths
-from workers.data.dataset import TEP_VARIABLES, LoadedData
+from workers.data.dataset import TEP_VARIABLES, LoadedData, label_from_onset, whole_runs_test_meta
 from workers.data.errors import DataError
-from workers.data.writer import Chunk, ChunkedSource, load_chunks, write_prepared_chunks
+from workers.data.options import check_option_names
+from workers.data.writer import RUNS_PER_CHUNK, SPLIT_CODE, Chunk, ChunkedSource, load_chunks, write_prepared_chunks
 
 ONSET = 160
 SAMPLING_MINUTES = 3.0
@@ -28,6 +29,7 @@ N_LATENT = 12
 BURN_IN = 100
 _STRUCTURE_SEED = 20170101   # the "plant"; fixed so train and test share it
 
+OPTIONS = {"size": "tiny, small or full; default small"}
 SIZES = {
     "tiny": {"train_runs": 6, "valid_runs": 2, "run_length": 500, "test_runs_per_fault": 1, "test_length": 960},
     "small": {"train_runs": 40, "valid_runs": 10, "run_length": 500, "test_runs_per_fault": 2, "test_length": 960},
@@ -154,10 +156,6 @@ def simulate_test_run(rng: np.random.Generator, plant: Plant, fault: int, length
     return to_engineering_units(plant, x)
 
 
-RUNS_PER_CHUNK = 25
-_SPLIT_CODE = {"train": 1, "valid": 2, "test": 3}
-
-
 def split_runs(shape: dict) -> dict[str, tuple[int, int]]:
     """(first run id, number of runs) of each split; test runs cover faults 0..21."""
     n_test = (1 + len(FAULTS)) * shape["test_runs_per_fault"]
@@ -167,12 +165,12 @@ def split_runs(shape: dict) -> dict[str, tuple[int, int]]:
 
 
 def read_chunks(shape: dict, seed: int, split: str) -> Iterator[Chunk]:
-    """Generate ``split`` in chunks of runs; each chunk has its own seeded stream, so a second
-    pass (the writer reads train twice) gives the same rows and memory stays at one chunk."""
+    """Generate ``split`` in chunks of runs, memory staying at one chunk; each chunk has its own
+    stream, seeded by (seed, split, chunk number), so its rows depend on nothing generated before."""
     plant = build_plant()
     first_id, n_runs = split_runs(shape)[split]
     for chunk_index, start in enumerate(range(0, n_runs, RUNS_PER_CHUNK)):
-        rng = np.random.default_rng([seed, _SPLIT_CODE[split], chunk_index])
+        rng = np.random.default_rng([seed, SPLIT_CODE[split], chunk_index])
         run_ids = np.arange(first_id + start, first_id + min(n_runs, start + RUNS_PER_CHUNK), dtype=np.int32)
         if split == "test":
             yield _test_chunk(rng, plant, shape, run_ids, first_id)
@@ -187,23 +185,16 @@ def _in_control_chunk(rng, plant: Plant, length: int, run_ids: np.ndarray) -> Ch
 
 def _test_chunk(rng, plant: Plant, shape: dict, run_ids: np.ndarray, first_test_id: int) -> Chunk:
     length, per_fault = shape["test_length"], shape["test_runs_per_fault"]
-    faults = [0, *FAULTS]
-    runs, meta = [], []
-    samples = np.arange(length)
-    for run_id in run_ids:
-        fault = faults[(run_id - first_test_id) // per_fault]
-        runs.append(simulate_test_run(rng, plant, fault, length))
-        meta.append(np.column_stack([np.full_like(samples, fault), np.full_like(samples, run_id), samples]))
-    test_meta = np.concatenate(meta).astype(np.int32)
-    labels = np.where(test_meta[:, 2] >= ONSET, test_meta[:, 0], 0).astype(np.int16)
-    return Chunk(np.concatenate(runs), test_meta[:, 1].copy(), labels, test_meta)
+    fault_order = [0, *FAULTS]   # per_fault runs of each fault, fault 0 (in control) first
+    faults = [fault_order[(run_id - first_test_id) // per_fault] for run_id in run_ids]
+    runs = [simulate_test_run(rng, plant, fault, length) for fault in faults]
+    test_meta = whole_runs_test_meta(faults, run_ids, [length] * len(run_ids))
+    return Chunk(np.concatenate(runs), test_meta[:, 1].copy(), label_from_onset(test_meta, ONSET), test_meta)
 
 
 def describe(options: dict, seed: int) -> tuple[dict, ChunkedSource]:
+    check_option_names(options, OPTIONS, "synthetic")
     size = options.get("size", "small")
-    unknown = sorted(set(options) - {"size"})
-    if unknown:
-        raise DataError(f"unknown option(s) {unknown} for the synthetic source; it takes: size (tiny, small, full)")
     if size not in SIZES:
         raise DataError(f"unknown synthetic size {size!r}; choose one of: {', '.join(SIZES)}")
     shape = SIZES[size]

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.data.dataset import LoadedData
+from workers.data.dataset import (NO_FAULTY_ROW, LoadedData, build_test_meta, count_held_out, count_validation_runs,
+                                  first_faulty_samples)
 from workers.data.errors import DataError
 from workers.data.options import check_option_names, fraction_option, select_faults
 from workers.data.tables import import_optional, iter_table_chunks, numeric_columns, table_format
@@ -165,7 +166,7 @@ def split_in_control_runs(runs: np.ndarray, options: dict, source: str) -> tuple
     test_fraction = fraction_option(options, "test_fraction", 0.2, source)
     if len(runs) == 1:
         return runs, runs, runs[:0]
-    n_valid = max(1, int(round(len(runs) * valid_fraction)))
+    n_valid = count_validation_runs(len(runs), valid_fraction)
     n_test = min(int(round(len(runs) * test_fraction)), len(runs) - n_valid - 1)
     n_train = len(runs) - n_valid - n_test
     return runs[:n_train], runs[n_train:n_train + n_valid], runs[n_train + n_valid:]
@@ -176,9 +177,9 @@ def assemble(table: Table, labels, run_fault, train, valid, test_runs, options: 
     if np.array_equal(train, valid):
         train_rows, valid_rows = split_single_run_rows(train_rows, fraction_option(options, "valid_fraction", 0.2, source))
     test_rows = np.isin(table.runs, test_runs)
-    test_meta = np.column_stack([run_fault[table.runs[test_rows]], table.runs[test_rows],
-                                 table.samples[test_rows]]).astype(np.int32)
-    onsets = first_faulty_samples(table, labels)
+    test_meta = build_test_meta(run_fault[table.runs[test_rows]], table.runs[test_rows], table.samples[test_rows])
+    onsets = first_faulty_samples(table.runs, table.samples, labels, len(run_fault))
+    onsets = onsets[onsets != NO_FAULTY_ROW]
     return LoadedData(
         train=table.X[train_rows], train_groups=table.runs[train_rows].astype(np.int32),
         valid=table.X[valid_rows], valid_groups=table.runs[valid_rows].astype(np.int32),
@@ -194,14 +195,6 @@ def assemble(table: Table, labels, run_fault, train, valid, test_runs, options: 
 def split_single_run_rows(rows: np.ndarray, valid_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """One in-control run: its last rows validate, so thresholds come from rows not fitted on."""
     index = np.flatnonzero(rows)
-    cut = index[len(index) - max(1, int(round(len(index) * valid_fraction)))]
+    cut = index[len(index) - count_held_out(len(index), valid_fraction)]
     position = np.arange(len(rows))
     return rows & (position < cut), rows & (position >= cut)
-
-
-def first_faulty_samples(table: Table, labels: np.ndarray) -> np.ndarray:
-    """Sample index of the first faulty row of each faulty run, shape (n_faulty_runs,)."""
-    first = np.full(int(table.runs.max()) + 1, np.iinfo(np.int64).max)
-    faulty = labels != 0
-    np.minimum.at(first, table.runs[faulty], table.samples[faulty])
-    return first[first != np.iinfo(np.int64).max]

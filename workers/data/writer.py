@@ -6,18 +6,22 @@ import os
 import time
 import uuid
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
 from artifacts import DatasetPaths, atomic_save_npy, atomic_write_json
-from workers.data.dataset import LoadedData
+from workers.data.dataset import LoadedData, SourceDescription
 from workers.data.errors import DataError
 
 _CONSTANT_STD = 1e-8
 SPLITS = ("train", "valid", "test")
+#: a number per split for seeding generated runs; fixed, so a run's rows never depend on the other splits
+SPLIT_CODE = {"train": 1, "valid": 2, "test": 3}
+#: runs a generating source (synthetic, simulate) produces per chunk: memory stays at one chunk
+RUNS_PER_CHUNK = 25
 
 
 def check_finite(array: np.ndarray, what: str, variables: list[str]) -> None:
@@ -41,7 +45,7 @@ def empty_split_error(split: str, source: str) -> DataError:
 def check_shapes(data: LoadedData) -> None:
     """Every split must have the same variables, one label per row, and rows at all."""
     n_vars = len(data.variables)
-    for name in ("train", "valid", "test"):
+    for name in SPLITS:
         array = getattr(data, name)
         if array.ndim != 2 or array.shape[0] == 0:
             raise empty_split_error(name, data.source)
@@ -70,7 +74,7 @@ def drop_constant_columns(data: LoadedData, std: np.ndarray) -> list[str]:
     keep, names = find_constant_columns(data.variables, std)
     if not names:
         return []
-    for split in ("train", "valid", "test"):
+    for split in SPLITS:
         setattr(data, split, getattr(data, split)[:, keep])
     data.variables = [data.variables[i] for i in keep]
     return names
@@ -79,12 +83,12 @@ def drop_constant_columns(data: LoadedData, std: np.ndarray) -> list[str]:
 def write_prepared(data: LoadedData, out: DatasetPaths, fingerprint: str) -> dict:
     """Write every array (float32, standardized with train mean/std) and ``meta.json`` last."""
     check_shapes(data)
-    for split in ("train", "valid", "test"):
+    for split in SPLITS:
         check_finite(getattr(data, split), f"the {split} split of {data.source}", data.variables)
     dropped = drop_constant_columns(data, data.train.std(axis=0, dtype=np.float64))
     mean = data.train.mean(axis=0, dtype=np.float64)
     std = data.train.std(axis=0, dtype=np.float64)
-    for split in ("train", "valid", "test"):
+    for split in SPLITS:
         array = getattr(data, split)
         atomic_save_npy(out.array(split), ((array - mean) / std).astype(np.float32))
     for name, dtype in (("train_groups", np.int32), ("valid_groups", np.int32), ("test_groups", np.int32),
@@ -104,9 +108,9 @@ def _meta_record(data: LoadedData, mean, std, dropped: list[str], fingerprint: s
     )
 
 
-def build_meta(described, mean, std, dropped: list[str], fingerprint: str, *,
+def build_meta(described: SourceDescription, mean, std, dropped: list[str], fingerprint: str, *,
                shapes: dict, runs: dict, faults: list[int]) -> dict:
-    """``meta.json``; ``described`` is a ``LoadedData`` or ``ChunkedSource`` (same descriptive fields)."""
+    """``meta.json``; ``described`` is a ``LoadedData`` or a ``ChunkedSource``."""
     return {
         "source": described.source,
         "fingerprint": fingerprint,
@@ -137,19 +141,13 @@ class Chunk:
     meta: np.ndarray | None = None
 
 
-@dataclass
-class ChunkedSource:
-    """A source read in chunks. ``read_chunks(split)`` starts a fresh pass over one split; the
-    train split is read twice (statistics, then writing). ``details`` may still be filled in
+@dataclass(kw_only=True)
+class ChunkedSource(SourceDescription):
+    """A source read in chunks. ``read_chunks(split)`` starts a pass over one split; the writer
+    makes one pass per split, in the order of ``SPLITS``. ``details`` may still be filled in
     while chunks are read: ``meta.json`` is built after the last one."""
 
     read_chunks: Callable[[str], Iterator[Chunk]]
-    variables: list[str]
-    onset: int
-    sampling_minutes: float
-    source: str
-    notes: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class RunningMoments:
@@ -223,6 +221,62 @@ class NpyAppender:
         self.temp.unlink(missing_ok=True)
 
 
+class ChunkSpool:
+    """Chunks kept in a temporary file between two passes over them.
+
+    A second pass replays the chunks as they were appended (same boundaries and dtypes, so
+    what is computed from them is the same to the byte) without producing them again: no run
+    simulated twice, no file parsed twice. Plain writes and reads, not a memmap, so RSS stays
+    at one chunk. The file is hidden in ``folder`` and deleted by ``close`` (by ``with`` also on
+    an error).
+    """
+
+    def __init__(self, folder: Path, name: str):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.spool"
+        self.handle = open(self.path, "wb")
+        self.layouts: list[dict[str, tuple[np.dtype, tuple[int, ...]]]] = []
+
+    def __enter__(self) -> ChunkSpool:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def append(self, chunk: Chunk) -> None:
+        layout = {}
+        for name in (f.name for f in fields(Chunk)):
+            array = getattr(chunk, name)
+            if array is not None:
+                array = np.ascontiguousarray(array)
+                if array.size:   # a view of no bytes cannot be cast
+                    self.handle.write(memoryview(array).cast("B"))
+                layout[name] = (array.dtype, array.shape)
+        self.layouts.append(layout)
+
+    def replay(self) -> Iterator[Chunk]:
+        """The appended chunks in order; each replay reads the file afresh."""
+        self.handle.flush()
+        with open(self.path, "rb") as reader:
+            for layout in self.layouts:
+                yield Chunk(**{name: self._read(reader, dtype, shape) for name, (dtype, shape) in layout.items()})
+
+    def _read(self, reader: BinaryIO, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        array = np.empty(shape, dtype)
+        if array.size and reader.readinto(memoryview(array).cast("B")) != array.nbytes:
+            raise RuntimeError(f"the spool file {self.path} ended early; was it truncated or deleted?")
+        return array
+
+    def close(self) -> None:
+        self.handle.close()
+        self.path.unlink(missing_ok=True)
+
+
+def description_of(source: SourceDescription) -> dict:
+    """The descriptive fields of ``source`` as keyword arguments (to build a ``LoadedData``)."""
+    return {f.name: getattr(source, f.name) for f in fields(SourceDescription)}
+
+
 def load_chunks(source: ChunkedSource) -> LoadedData:
     """Every chunk of every split concatenated in memory: the rows ``write_prepared_chunks`` would
     write, unstandardized (for tests, benchmarks and notebooks)."""
@@ -233,20 +287,24 @@ def load_chunks(source: ChunkedSource) -> LoadedData:
         valid=np.concatenate([c.X for c in splits["valid"]]), valid_groups=np.concatenate([c.groups for c in splits["valid"]]),
         test=np.concatenate([c.X for c in test]), test_groups=np.concatenate([c.groups for c in test]),
         test_labels=np.concatenate([c.labels for c in test]), test_meta=np.concatenate([c.meta for c in test]),
-        variables=source.variables, onset=source.onset, sampling_minutes=source.sampling_minutes,
-        source=source.source, notes=source.notes, details=source.details,
+        **description_of(source),
     )
 
 
 def write_prepared_chunks(source: ChunkedSource, out: DatasetPaths, fingerprint: str) -> dict:
-    """Like ``write_prepared`` for a source read chunk by chunk: train statistics first, then every
-    split standardized as it streams. Peak memory is a few chunks, whatever the file size."""
-    moments = measure_training_moments(source)
-    keep, dropped = find_constant_columns(source.variables, moments.std)
-    mean, std = moments.mean[keep], moments.std[keep]
+    """Like ``write_prepared`` for a source read chunk by chunk, one pass per split: the training
+    chunks are spooled to disk while their statistics are measured, then every split is
+    standardized as it streams. Peak memory is a few chunks, whatever the file size."""
     with contextlib.ExitStack() as cleanup:
+        train_spool = cleanup.enter_context(ChunkSpool(out.root, "train"))
+        moments = measure_training_moments(source, train_spool)
+        keep, dropped = find_constant_columns(source.variables, moments.std)
+        mean, std = moments.mean[keep], moments.std[keep]
         writers = {split: open_split_writers(out, split, len(keep), cleanup) for split in SPLITS}
-        summaries = {split: stream_split(source, split, writers[split], keep, mean, std) for split in SPLITS}
+        summaries = {"train": stream_split(train_spool.replay(), "train", source, writers["train"], keep, mean, std)}
+        train_spool.close()   # its disk space is free again before the test split, the largest, is written
+        for split in ("valid", "test"):
+            summaries[split] = stream_split(read_checked(source, split), split, source, writers[split], keep, mean, std)
         for appender in (a for split_writers in writers.values() for a in split_writers.values()):
             appender.commit()
     source.variables = [source.variables[i] for i in keep]
@@ -260,11 +318,13 @@ def write_prepared_chunks(source: ChunkedSource, out: DatasetPaths, fingerprint:
     return meta
 
 
-def measure_training_moments(source: ChunkedSource) -> RunningMoments:
+def measure_training_moments(source: ChunkedSource, spool: ChunkSpool) -> RunningMoments:
+    """Column moments of the train split, read once: each chunk is kept in ``spool``, to be written
+    when the moments are known."""
     moments = RunningMoments(len(source.variables))
-    for chunk in source.read_chunks("train"):
-        check_chunk(chunk, "train", source)
+    for chunk in read_checked(source, "train"):
         moments.add(chunk.X)
+        spool.append(chunk)
     if moments.count == 0:
         raise empty_split_error("train", source.source)
     return moments
@@ -282,12 +342,11 @@ def open_split_writers(out: DatasetPaths, split: str, n_columns: int,
     return writers
 
 
-def stream_split(source: ChunkedSource, split: str, writers: dict[str, NpyAppender],
+def stream_split(chunks: Iterator[Chunk], split: str, source: ChunkedSource, writers: dict[str, NpyAppender],
                  keep: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
     """Standardize and append every chunk of ``split``; return its row count, runs and faults."""
     rows, groups, faults = 0, set(), set()
-    for chunk in source.read_chunks(split):
-        check_chunk(chunk, split, source, first_row=rows)
+    for chunk in chunks:
         writers[split].append((chunk.X[:, keep] - mean) / std)
         writers[f"{split}_groups"].append(chunk.groups)
         if split == "test":
@@ -299,6 +358,15 @@ def stream_split(source: ChunkedSource, split: str, writers: dict[str, NpyAppend
     if rows == 0:
         raise empty_split_error(split, source.source)
     return {"rows": rows, "groups": groups, "faults": faults}
+
+
+def read_checked(source: ChunkedSource, split: str) -> Iterator[Chunk]:
+    """``source.read_chunks(split)``, each chunk checked before it is used (rows counted per split)."""
+    first_row = 0
+    for chunk in source.read_chunks(split):
+        check_chunk(chunk, split, source, first_row)
+        first_row += len(chunk.X)
+        yield chunk
 
 
 def check_chunk(chunk: Chunk, split: str, source: ChunkedSource, first_row: int = 0) -> None:
