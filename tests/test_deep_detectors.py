@@ -141,6 +141,43 @@ def test_the_same_seed_gives_the_same_scores(data):
                                rtol=1e-5)
 
 
+LSTM_IN_A_FRESH_PROCESS = r"""
+import sys
+import numpy as np
+from workers.data import synthetic
+from workers.detectors.lstm_vae import LSTMVAE
+data = synthetic.load(None, {"size": "small"}, seed=0)
+# the production shapes: with smaller ones the ops are too small to be split between threads
+detector = LSTMVAE(epochs=2, batch_size=512, sequence_length=10, latent_dim=8, lstm_units=32, patience=5)
+detector.fit(data.train, groups=data.train_groups, X_valid=data.valid, groups_valid=data.valid_groups)
+np.save(sys.argv[1], detector.decision_function(data.test[:2000], groups=data.test_groups[:2000]))
+"""
+
+
+@pytest.mark.slow
+def test_lstm_vae_trains_the_same_model_whatever_the_workers_share_of_cores(tmp_path):
+    """Two threads split an LSTM's sums differently and the difference grows over the epochs (at
+    full size early stopping came at epoch 29 instead of 40): the default intra_op_threads=1 keeps
+    the model independent of how many workers ran side by side."""
+    import os
+    import subprocess
+    import sys
+
+    scores = {}
+    for share in (1, 2):
+        env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(share), "OMP_NUM_THREADS": str(share),
+               "TF_CPP_MIN_LOG_LEVEL": "2"}
+        out = tmp_path / f"share{share}.npy"
+        subprocess.run([sys.executable, "-c", LSTM_IN_A_FRESH_PROCESS, str(out)], env=env, check=True, timeout=300)
+        scores[share] = np.load(out)
+    np.testing.assert_array_equal(scores[1], scores[2])
+
+
+def test_a_wrong_thread_count_names_the_fix(data):
+    with pytest.raises(ValueError, match="intra_op_threads=-1 must be an integer >= 0"):
+        LSTMVAE(intra_op_threads=-1, epochs=1).fit(data.train[:200])
+
+
 def test_combined_statistics_are_saved_per_row(fitted, data):
     stats = fitted["PCA_AE"][0].statistics(data.test[:100])
     assert set(stats) == {"t2", "spe", "ae"} and all(v.shape == (100,) for v in stats.values())

@@ -37,7 +37,13 @@ STATE_FILE = "state.joblib"         # everything that is not the Keras model
 SERVING_FILE = "serving.json"       # what the SavedModel expects and returns
 SCORING_BATCH_ROWS = 8192           # rows per predict call: large batches amortize per-call overhead
 SCALE_PERCENTILE = 99.0            # in-control percentile that puts combined statistics on one scale
-KERAS_PARAMS = {"epochs": 10, "batch_size": 256, "patience": 2, "steps_per_epoch": None, "learning_rate": 1e-3}
+#: intra_op_threads: TensorFlow threads per op, at most the worker's share of the cores (0 = the whole
+#: share). One by default: an LSTM trained on two threads is a different model (its sums are split
+#: differently, the error grows over 40 epochs: early stopping came at epoch 29 instead of 40), so the
+#: model would depend on how many workers ran side by side; and one thread trains LSTM_VAE faster here
+#: (8 epochs at full size: 35-37 s against 41-44 s), VAE_T2 and PCA_AE as fast (benchmarks/deep_fit.py).
+KERAS_PARAMS = {"epochs": 10, "batch_size": 256, "patience": 2, "steps_per_epoch": None, "learning_rate": 1e-3,
+                "intra_op_threads": 1}
 
 
 # ---- runs and windows (numpy only) ------------------------------------------------------
@@ -106,15 +112,30 @@ def read_thread_count() -> int:
     return os.cpu_count() or 1
 
 
-@functools.cache
-def keras_api() -> SimpleNamespace:
-    """Configure TF threads, then import Keras and the Keras-side parts (once per process)."""
+def keras_api(threads: int | None = None) -> SimpleNamespace:
+    """Keras and the Keras-side parts. The first call in a process sets TensorFlow's thread pools
+    to ``threads`` (default: the worker's share of the cores); later calls keep them."""
+    configure_threads_once(threads or read_thread_count())
+    return import_keras()
+
+
+_THREADS_CONFIGURED: list[int] = []   # the count set in this process, once set
+
+
+def configure_threads_once(threads: int) -> None:
+    if _THREADS_CONFIGURED:
+        return
     from workers.runtime import configure_tensorflow_threads
 
+    _THREADS_CONFIGURED.append(threads)
     try:
-        configure_tensorflow_threads(read_thread_count())
+        configure_tensorflow_threads(threads)
     except RuntimeError:
-        pass   # TF already ran an op in this process (a notebook, a second detector): keep its pools
+        pass   # TF already ran an op in this process (a notebook): keep its pools
+
+
+@functools.cache
+def import_keras() -> SimpleNamespace:
     import keras
 
     from workers.detectors import keras_parts   # importing it registers the custom layers
@@ -138,9 +159,18 @@ class KerasDetector(Detector):
     # ---- training --------------------------------------------------------------------
     def _start_keras(self):
         """Keras, seeded: same ``random_state`` -> same initial weights and batches."""
-        keras = keras_api().keras
+        keras = keras_api(self._training_threads()).keras
         keras.utils.set_random_seed(int(self.random_state))
         return keras
+
+    def _training_threads(self) -> int:
+        """``intra_op_threads``, never more than the worker's share of the cores (0: the whole share)."""
+        wanted = self.intra_op_threads
+        if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 0:
+            raise ValueError(f"{type(self).__name__}: intra_op_threads={wanted!r} must be an integer >= 0 "
+                             "(TensorFlow threads per op; 0 = the worker's whole share of the cores).")
+        share = read_thread_count()
+        return share if wanted == 0 else min(wanted, share)
 
     def _fit_on_standardized_rows(self, X, groups, X_valid, groups_valid) -> None:
         """Fit ``standardizer_``, build the models and train them on standardized rows (or windows)."""
