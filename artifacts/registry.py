@@ -74,7 +74,7 @@ BUILTIN_DETECTORS: tuple[DetectorInfo, ...] = (
         {"fast": {"sequence_length": 3, "latent_dim": 3, "lstm_units": 16, "threshold_percentile": 95.0,
                   "epochs": 5, "batch_size": 256, "patience": 2},
          # production: 32 units (not 64) and an "epoch" of 250 random batches (128k windows), so it trains in
-         # ~4-5 min on 2 cores and scores ~135-155k rows/s when the cores are free (40-70k when other processes
+         # ~2.5-3 min on one thread and scores ~125k rows/s when the cores are free (40-70k when other processes
          # load them; sequence_length 5 doubles that at a small loss of detection, see lstm_vae.py).
          "production": {"sequence_length": 10, "latent_dim": 8, "lstm_units": 32, "threshold_percentile": 99.0,
                         "epochs": 40, "batch_size": 512, "patience": 3, "steps_per_epoch": 250}},
