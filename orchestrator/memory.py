@@ -135,7 +135,7 @@ class MemoryPolicy:
             return None
         rows, _ = self.training_shape(spec)
         prior_per_row = PRIOR_SECONDS.get(self.framework(spec), 1.0) / PRIOR_ROWS
-        return extend_measurement(points, rows, "seconds", model_per_row=prior_per_row)
+        return max(0.0, extend_measurement(points, rows, "seconds", model_per_row=prior_per_row))
 
     def longest_first(self, specs: list[JobSpec]) -> list[JobSpec]:
         """Start order: the longest expected job first, so it overlaps the short ones instead of

@@ -99,6 +99,21 @@ def test_save_then_load_gives_identical_scores(name, data, fitted, tmp_path):
     assert reloaded.threshold_ == detector.threshold_
 
 
+def test_a_model_saved_before_a_parameter_existed_loads_with_its_default(data, fitted, tmp_path):
+    """state.joblib written before intra_op_threads existed: get_params, repr and scoring still work."""
+    import joblib
+
+    detector, _ = fitted["LSTM_VAE"]
+    detector.save(tmp_path)
+    saved = joblib.load(tmp_path / "state.joblib")
+    del saved["state"]["intra_op_threads"]
+    joblib.dump(saved, tmp_path / "state.joblib")
+    reloaded = LSTMVAE.load(tmp_path)
+    assert reloaded.get_params()["intra_op_threads"] == 1 and "LSTMVAE(" in repr(reloaded)
+    np.testing.assert_array_equal(reloaded.decision_function(data.test[:300], groups=data.test_groups[:300]),
+                                  detector.decision_function(data.test[:300], groups=data.test_groups[:300]))
+
+
 def test_loading_a_saved_model_as_another_detector_names_the_right_class(fitted, tmp_path):
     fitted["VAE_T2"][0].save(tmp_path)
     with pytest.raises(TypeError, match="holds a VAET2, not a PCAAE"):

@@ -101,6 +101,34 @@ def test_a_spike_between_two_samples_still_counts_as_the_peak(tmp_path, orchestr
         read_manifest(run.root)["jobs"]["SPIKE"]["peak_rss_bytes"]]
 
 
+def test_a_worker_does_not_report_the_peak_of_the_process_that_spawned_it():
+    """ru_maxrss carries a parent's peak over exec: a notebook holding 300 MB would make every
+    worker it starts look 300 MB large, and the history would remember that."""
+    import subprocess
+    import sys
+
+    parent = ("import subprocess, sys, numpy as np\n"
+              "held = np.ones(300 * 2**20 // 8)\n"
+              "child = 'from workers.runtime import own_peak_rss_bytes; print(own_peak_rss_bytes())'\n"
+              "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True, check=True).stdout)")
+    reported = int(subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True,
+                                  timeout=60).stdout.split()[0])
+    assert reported < 100 * 2**20
+
+
+def test_an_expected_duration_is_never_negative(tmp_path, cache_dir):
+    from artifacts import JobState, atomic_write_json
+
+    run = RunPaths.at(tmp_path)
+    run.dataset.root.mkdir(parents=True)
+    policy = MemoryPolicy(None, "fail", run, [], {"QUICK": "numpy"})
+    quick = JobSpec("QUICK", "detector", "m:C", {}, "", "", "", "f")
+    atomic_write_json(run.dataset.meta, {"shapes": {"train": [250_000, 52]}})
+    policy.record_measurement(quick, 100 * 2**20, 0.5, JobState.OK)
+    atomic_write_json(run.dataset.meta, {"shapes": {"train": [3_000, 52]}})
+    assert policy.expected_seconds(quick) == 0.0   # 0.5 s minus the prior's 0.99 s
+
+
 def test_a_duration_measured_only_on_a_tiny_run_is_not_scaled_in_proportion_to_rows(tmp_path, cache_dir):
     """3 s on 3,000 rows is mostly imports: in proportion it would be 250 s at full size and start
     ahead of a TensorFlow job measured at 40 s there."""

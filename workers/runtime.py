@@ -56,9 +56,23 @@ def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:
 
 def own_peak_rss_bytes() -> int:
     """Peak resident memory of this worker, or of the largest process it waited for (a data
-    source's simulation pool): ``ru_maxrss`` is in KiB on Linux, in bytes on macOS."""
+    source's simulation pool). Linux: ``VmHWM``, which starts afresh at exec; ``ru_maxrss``
+    would carry over the peak of the process that spawned us (a notebook holding gigabytes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    unit = 1 if sys.platform == "darwin" else 1024   # ru_maxrss: bytes on macOS, KiB elsewhere
+    return max(own_high_water_mark_bytes(), unit * children)
+
+
+def own_high_water_mark_bytes() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024   # "VmHWM:   123456 kB"
+    except (OSError, ValueError, IndexError):
+        pass
     unit = 1 if sys.platform == "darwin" else 1024
-    return unit * max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return unit * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def configure_tensorflow_threads(threads: int) -> None:

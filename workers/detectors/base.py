@@ -123,7 +123,8 @@ class Detector:
     def __setstate__(self, state: dict) -> None:
         from workers.detectors.projection import upgrade_standardizer_state
 
-        self.__dict__.update(upgrade_standardizer_state(state))
+        # parameters added since the model was saved take their defaults
+        self.__dict__.update({**type(self).defaults, **upgrade_standardizer_state(state)})
 
     # ---- for subclasses -------------------------------------------------------------
     def _fit(self, X, *, groups, X_valid, groups_valid) -> None:

@@ -252,7 +252,7 @@ class KerasDetector(Detector):
                             f"load it with {saved['class']}.load")
         keras = keras_api().keras
         detector = cls.__new__(cls)
-        detector.__dict__.update(saved["state"])
+        detector.__dict__.update({**cls.defaults, **saved["state"]})   # parameters added since it was saved
         detector.scorer_ = keras.saving.load_model(directory / KERAS_FILE, compile=False)
         detector.model_ = None   # the training graph is not needed to score
         return detector

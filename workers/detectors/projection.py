@@ -131,7 +131,8 @@ def fit_pca(X: np.ndarray, standardizer: Standardizer | None = None,
     """Eigenvalues (descending, >= 0) and eigenvectors (columns) of the covariance
     (ddof=1) of the rows of ``X`` (n_rows, n_features), each block standardized
     with ``standardizer`` first if one is given; a memmapped X is never copied whole."""
-    count, _, comoment = accumulate_moments(X, standardizer, cross=True, chunk_rows=chunk_rows)
+    transform = None if standardizer is None else (lambda block: standardizer(block, np.float64))
+    count, _, comoment = accumulate_moments(X, transform, cross=True, chunk_rows=chunk_rows)
     eigvals, eigvecs = np.linalg.eigh(comoment / max(count - 1, 1))
     order = np.argsort(eigvals)[::-1]
     return np.clip(eigvals[order], 0.0, None), eigvecs[:, order]
