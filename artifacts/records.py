@@ -94,7 +94,7 @@ class ResultRecord:
     versions: dict[str, str] = field(default_factory=dict)
     files: dict[str, dict] = field(default_factory=dict)   # relpath -> {sha256, size}
     extra: dict[str, Any] = field(default_factory=dict)
-    #: the worker's own peak RSS (getrusage); the parent's samples miss what lies between them,
+    #: the worker's own peak RSS (VmHWM); the parent's samples miss what lies between them,
     #: and a Ray worker on another node is not sampled at all
     peak_rss_bytes: int | None = None
 
