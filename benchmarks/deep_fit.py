@@ -9,12 +9,16 @@ detector then runs in its own ``python -c`` process that memmaps them, as a
 worker does, so its peak RSS (``ru_maxrss``) is the worker's alone.
 
 Measured (size full: 250,000 x 52 training rows, 211,200 test rows; 2 cores,
-tensorflow-cpu 2.21; AUC over all faults; FAR/FDR at threshold_):
+tensorflow-cpu 2.21, one TensorFlow thread per op (intra_op_threads=1); AUC over all
+faults; FAR/FDR at threshold_):
 
     detector  profile     fit    epochs  score rows/s  peak RSS  AUC    FAR    FDR
-    LSTM_VAE  production  172 s  34/40    150k         1.13 GB   0.804  0.010  0.378
-    VAE_T2    production   18 s  11/50    936k         0.92 GB   0.809  0.010  0.520
-    PCA_AE    production   31 s  26/50    578k         0.93 GB   0.814  0.010  0.546
+    LSTM_VAE  production  157 s  40/40    126k         1.12 GB   0.804  0.009  0.359
+    VAE_T2    production   14 s  11/50   1158k         0.92 GB   0.809  0.011  0.521
+    PCA_AE    production   27 s  26/50    706k         0.92 GB   0.814  0.010  0.546
+
+Earlier, with two TensorFlow threads (the fast profile was not measured again):
+
     LSTM_VAE  fast          29 s   5/5     562k         0.98 GB   0.750  0.052  0.404
     VAE_T2    fast          19 s   7/10   1090k         0.90 GB   0.743  0.009  0.307
     PCA_AE    fast          17 s   7/10    304k         0.91 GB   0.810  0.010  0.529

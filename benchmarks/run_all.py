@@ -2,8 +2,9 @@
 
 (a) subprocess executor with a memory budget (default 4GB), (b) the inline executor (every
 detector in one process, one after another, as the seed notebook ran them, but with the same
-streaming detectors as the workers), optionally (c) a 2GB budget with --on-oom shrink. Prints wall time and peak RSS of the whole process tree for
-each, side by side in one run, and the ratios a/b. Usage:
+streaming detectors as the workers), optionally (c) a 2GB budget with --on-oom shrink.
+Prints wall time and peak RSS of the whole process tree for each, side by side in one run,
+and the ratios a/b. Usage:
 
     python benchmarks/run_all.py                      # full size, production profile
     python benchmarks/run_all.py --size small --profile fast --also-2gb
@@ -13,8 +14,9 @@ Each case starts from an empty run directory, so every detector trains; the memo
 duration history in ~/.cache/orchestrate (or $ORCHESTRATE_CACHE_DIR) is kept between cases,
 as it is between a user's runs.
 
-Measured (seven rounds, 2 cores): README.md, "Low-memory machines". Wall (a)/(b) 0.74-0.97,
-median 0.79; peak (a)/(b) 1.23-1.28; (c) completes at 1.14-1.17 GB.
+Measured (three rounds, 2 cores, both executors training the same models): README.md,
+"Low-memory machines". Wall (a)/(b) 0.83-0.91; peak (a)/(b) 1.39; (c) completes at
+1.15-1.17 GB.
 """
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ on such padded windows too, so the start of a run is not a false alarm). The
 score is causal: it uses the row and the rows before it, never later ones.
 
 Window length vs speed (benchmarks/deep_fit.py, production profile, 250,000
-training rows, 211,200 test rows, 2 cores, lstm_units 32):
+training rows, 211,200 test rows, 2 cores, lstm_units 32; measured with two
+TensorFlow threads, before intra_op_threads defaulted to 1):
 
     sequence_length   ROC AUC   FDR at FAR ~0.01   scoring rows/s (free cores / loaded cores)
     10                0.804     0.378              135-155k / 40-70k
